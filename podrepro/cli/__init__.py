@@ -1,0 +1,1 @@
+"""Thin typer front end: parse, call one workflow, print. Nothing else imports this package."""
