@@ -57,7 +57,7 @@ PROJECT_FORBIDDEN = frozenset({
 })
 PROFILE_KEYS = frozenset({
     "containerfile", "packages", "build", "test", "filter_option", "build_dir", "env", "ccache",
-    "extends", "description", "timeout_env", "timeout_option", "shell",
+    "extends", "description", "timeout_env", "timeout_option", "shell", "timeout_base",
 })
 
 
@@ -196,6 +196,8 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path) -
             if k in ("containerfile", "filter_option", "build_dir", "extends", "description",
                      "timeout_env", "timeout_option", "shell") and not isinstance(v, str):
                 raise ConfigError(f"{kw}: '{k}' must be a string")
+            if k == "timeout_base" and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 10**6):
+                raise ConfigError(f"{kw}: 'timeout_base' must be a whole number of seconds")
             if k == "ccache" and not isinstance(v, bool):
                 raise ConfigError(f"{kw}: 'ccache' must be true or false")
         body = dict(body)

@@ -48,23 +48,32 @@ def _aarch64(msg_off: int, n: int, code: int) -> bytes:
 
 
 def _mips_o32(msg_addr: int, n: int, code: int, big: bool) -> bytes:
+    return _mips(msg_addr, n, code, big, write_nr=4004, exit_nr=4001)
+
+
+def _mips(msg_addr: int, n: int, code: int, big: bool, *, write_nr: int, exit_nr: int) -> bytes:
+    # The same instructions serve o32 (write=4004, exit=4001) and n64 (write=5001, exit=5058):
+    # only the syscall numbers in $v0 differ. msg_addr stays below 2**31, so lui's sign
+    # extension on MIPS64 is harmless.
+    assert msg_addr < 0x80000000 and n < 0x8000 and code < 0x8000
     hi, lo = msg_addr >> 16, msg_addr & 0xFFFF
     words = [
         0x24040001,                       # li   $a0, 1
         0x3C050000 | hi,                  # lui  $a1, hi
         0x34A50000 | lo,                  # ori  $a1, $a1, lo
         0x24060000 | n,                   # li   $a2, n
-        0x24020FA4,                       # li   $v0, 4004 (write)
+        0x24020000 | write_nr,            # li   $v0, write
         0x0000000C,                       # syscall
         0x24040000 | code,                # li   $a0, code
-        0x24020FA1,                       # li   $v0, 4001 (exit)
+        0x24020000 | exit_nr,             # li   $v0, exit
         0x0000000C,                       # syscall
     ]
     return struct.pack((">" if big else "<") + f"{len(words)}I", *words)
 
 
 def supported(arch: Arch) -> bool:
-    return arch.elf_machine in (40, 183) or (arch.elf_machine == 8 and arch.elf_class == 1)
+    # MIPS: o32 (ELF32) and n64 (ELF64); n32 would be ELF32 with EF_MIPS_ABI2 and is not in the table
+    return arch.elf_machine in (40, 183, 8)
 
 
 def build(arch: Arch, message: bytes | None = None, exit_code: int = 0) -> bytes:
@@ -84,8 +93,10 @@ def build(arch: Arch, message: bytes | None = None, exit_code: int = 0) -> bytes
         code = _arm(msg_off - code_off, len(msg), exit_code)
     elif arch.elf_machine == 183:
         code = _aarch64(msg_off - code_off, len(msg), exit_code)
-    else:
+    elif arch.elf_class == 1:
         code = _mips_o32(BASE + msg_off, len(msg), exit_code, arch.big_endian)
+    else:
+        code = _mips(BASE + msg_off, len(msg), exit_code, arch.big_endian, write_nr=5001, exit_nr=5058)
     body = code + msg
     total = code_off + len(body)
     ident = b"\x7fELF" + bytes([arch.elf_class, 2 if arch.big_endian else 1, 1, 0]) + bytes(8)

@@ -1,7 +1,145 @@
-"""Profiles: what to install and what to run for a kind of project (filled in by the run issue)."""
+"""Profiles: what to install and what to run for a kind of project.
+
+A profile names a Containerfile layered on the base image (``containerfile``, plus extra
+``packages``), a ``build`` and a ``test`` command, how a test filter is passed
+(``filter_option``), a per-arch ``build_dir`` and environment. Built-ins live here and in
+``containerfiles/``; a project's podrepro.toml ``[profile.NAME]`` adds new ones or overrides
+fields of a built-in one (``extends``).
+
+Commands are argv lists (never shell strings run by a shell). Placeholders, substituted per
+element: ``{build_dir}``, ``{arch}``, ``{debian_arch}``, ``{jobs}``, ``{timeout_multiplier}``,
+``{src}``.
+"""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from podrepro.errors import UsageError
+
+
+def containerfiles_dir() -> Path:
+    """Installed: podrepro/containerfiles (mapped from the top-level folder); checkout: ../containerfiles."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "containerfiles", here.parent / "containerfiles"):
+        if cand.is_dir():
+            return cand
+    raise UsageError("podrepro's built-in Containerfiles are missing", hint="reinstall podrepro")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    containerfile: str | None = None     # path; None = the bare base image
+    packages: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    filter_option: str | None = None    # e.g. "-R" (ctest), "--filter" (jsc); None = append as args
+    build_dir: str = "build-podrepro-{arch}"
+    env: tuple[str, ...] = ()
+    ccache: bool = False
+    timeout_env: str | None = None      # env var the test harness reads as a timeout multiplier
+    timeout_option: str | None = None   # option taking a timeout in seconds (ctest: --timeout)
+    timeout_base: int = 60              # native per-test timeout in seconds, scaled by timeout_multiplier
+    shell: str = "/bin/bash"
+    origin: str = "built-in"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def containerfile_path(self) -> Path | None:
+        if self.containerfile is None:
+            return None
+        p = Path(self.containerfile)
+        return p if p.is_absolute() else containerfiles_dir() / p
+
+
+_JSC_BUILD = (
+    "Tools/Scripts/build-jsc", "--release", "--jsc-only",
+    "--cmakeargs=-DENABLE_STATIC_JSC=ON -DENABLE_JIT=OFF -DENABLE_C_LOOP=ON -DENABLE_WEBASSEMBLY=OFF"
+    " -DENABLE_SAMPLING_PROFILER=OFF -DUSE_SYSTEM_MALLOC=ON",
+)
+_JSC_TEST = (
+    "Tools/Scripts/run-javascriptcore-tests", "--no-build", "--no-fail-fast", "--release",
+    "--memory-limited", "--jsc-only", "--no-testmasm", "--no-testair", "--no-testb3", "--no-testdfg",
+    "--no-testapi", "--no-jit-stress-tests", "--json-output={build_dir}/jsc-test-results.json",
+)
+
+BUILTINS: dict[str, Profile] = {
+    "base": Profile(name="base", description="the bare Debian base image (no extra layer)",
+                    build=("true",), test=("true",)),
+    "generic": Profile(
+        name="generic",
+        description="C/C++ with CMake, Make or Meson: build-essential, cmake, ninja, git, ccache, gdb, python3",
+        containerfile="generic.Containerfile",
+        build=("sh", "-c", 'cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug && cmake --build "$1"',
+               "podrepro-build", "{build_dir}"),
+        test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure"),
+        filter_option="-R",
+        timeout_option="--timeout",
+        ccache=True,
+    ),
+    "jsc": Profile(
+        name="jsc",
+        description="JavaScriptCore in a WebKit checkout (the reprojsc.sh workflow): build-jsc + run-javascriptcore-tests",
+        containerfile="jsc.Containerfile",
+        build=_JSC_BUILD,
+        test=_JSC_TEST,
+        filter_option="--filter",
+        build_dir="WebKitBuild/podrepro-{arch}",
+        env=("WEBKIT_OUTPUTDIR={src}/WebKitBuild/podrepro-{arch}",),
+        timeout_env="JSCTEST_timeout",
+        # 300 s x the default multiplier 4 = 1200 s, what WebKit's own scripts use on real boards
+        timeout_base=300,
+        ccache=True,
+    ),
+}
+
 
 def builtin_names() -> list[str]:
-    return ["base", "generic", "jsc"]
+    return list(BUILTINS)
+
+
+def _argv(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        try:
+            return tuple(shlex.split(v))
+        except ValueError as e:
+            raise UsageError(f"cannot split command {v!r}: {e}", hint="write the command as a TOML list") from None
+    return tuple(v)
+
+
+def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> Profile:
+    """A built-in profile, a configured one, or a configured override of a built-in."""
+    body = configured.get(name)
+    if body is None:
+        if name in BUILTINS:
+            return BUILTINS[name]
+        known = sorted(set(BUILTINS) | set(configured))
+        raise UsageError(f"unknown profile {name!r}; known: {', '.join(known)}",
+                         hint="define it as [profile.NAME] in podrepro.toml")
+    parent_name = body.get("extends", name if name in BUILTINS else None)
+    if parent_name is not None and parent_name not in BUILTINS:
+        raise UsageError(f"profile {name!r} extends unknown built-in {parent_name!r}",
+                         hint=f"built-ins: {', '.join(BUILTINS)}")
+    p = BUILTINS[parent_name] if parent_name else Profile(name=name, build=(), test=())
+    changes: dict[str, Any] = {"name": name, "origin": "podrepro.toml"}
+    for k in ("description", "containerfile", "filter_option", "build_dir", "timeout_env", "timeout_option", "shell",
+              "timeout_base"):
+        if k in body:
+            changes[k] = body[k]
+    if "packages" in body:
+        changes["packages"] = tuple(body["packages"])
+    if "env" in body:
+        changes["env"] = tuple(body["env"])
+    if "ccache" in body:
+        changes["ccache"] = bool(body["ccache"])
+    for k in ("build", "test"):
+        if k in body:
+            changes[k] = _argv(body[k])
+    if changes.get("packages") and "containerfile" not in body and p.containerfile is None:
+        changes["containerfile"] = "packages.Containerfile"
+    return replace(p, **changes)

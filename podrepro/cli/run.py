@@ -1,7 +1,73 @@
+"""podrepro shell | run | build | test ARCH — thin: parse, call workflows.reproduce, which execs."""
+
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+ArchArg = Annotated[str, typer.Argument(help="Architecture (arm, mips, arm64, ...; any spelling).", show_default=False)]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Profile (generic, jsc, base, or one from podrepro.toml).")]
+SrcOpt = Annotated[Path | None, typer.Option("--src", help="Project root to mount (default: podrepro.toml's dir, else git top level, else cwd).")]
+NetOpt = Annotated[bool | None, typer.Option("--network/--no-network", help="Give the container a private network (off by default).")]
+HostNetOpt = Annotated[bool, typer.Option("--host-network", help="Share the host's network namespace (command line only).")]
+EnvOpt = Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE to set, or NAME to pass through (repeatable).")]
+CpuOpt = Annotated[str | None, typer.Option("--cpu", help="Emulated CPU model (QEMU_CPU), e.g. cortex-a7, 24Kf.")]
+TmOpt = Annotated[float | None, typer.Option("--timeout-multiplier", help="Scale test timeouts for emulation (default from config: 4).")]
+SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of the base image.")]
+MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
+
+PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False}
+
 
 def register(app: typer.Typer) -> None:
-    """Commands of this group are added by their issue."""
+    @app.command("shell")
+    def shell(arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
+              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
+              suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+        """Interactive shell in the ARCH container, in the directory you are in."""
+        from podrepro import workflows
+
+        workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+
+    @app.command("run", context_settings=PASS)
+    def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
+            network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
+            suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+        """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
+
+        Options go before ARCH; everything after ARCH is the command, passed as is (never
+        through a shell). The command's exit code is podrepro's."""
+        from podrepro import workflows
+
+        workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+
+    @app.command("build", context_settings=PASS)
+    def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
+              network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
+              suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+        """Run the profile's build command in the ARCH container (extra args after --)."""
+        from podrepro import workflows
+
+        workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+
+    @app.command("test", context_settings=PASS)
+    def test(ctx: typer.Context, arch: ArchArg,
+             filter_: Annotated[str | None, typer.Option("--filter", "-f", help="Only tests matching PATTERN (passed to the test program as data).")] = None,
+             profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
+             host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
+             timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+        """Run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...]."""
+        from podrepro import workflows
+
+        workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
+                            filt=filter_, timeout_multiplier=timeout_multiplier)
+
+
+def _strip(args: list[str]) -> list[str]:
+    return args[1:] if args and args[0] == "--" else list(args)

@@ -1,0 +1,600 @@
+"""Recipes, content hashes, the cache index, locks, and building/verifying images.
+
+A recipe is everything that decides an image's content, minus things that do not (the mirror):
+base = arch + suite + variant + podrepro's recipe version (+ a rootfs digest or registry ref
+when the base does not come from mmdebstrap); profile layer = base hash + Containerfile bytes +
+package list. Its SHA-256 names the image: ``localhost/podrepro/<profile>:<arch>-<hash12>``.
+Images are built under a temporary tag and only tagged with their real name after they passed
+verification, so a failed or interrupted build never leaves a "good" tag on a bad image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from podrepro import __version__
+from podrepro.arches import Arch
+from podrepro.engine import bootstrap, process
+from podrepro.engine.podman import ImageInfo, Podman
+from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
+from podrepro.paths import Paths
+from podrepro.profiles import Profile
+
+RECIPE_VERSION = 1
+REPO = "localhost/podrepro"
+TMP_REPO = f"{REPO}/tmp"
+LABEL = "io.podrepro"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: str                   # "base" or "profile"
+    arch: Arch
+    suite: str
+    variant: str
+    profile: str
+    data: Mapping[str, Any]     # the hashed content
+
+    @property
+    def digest(self) -> str:
+        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def hash12(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def tag(self) -> str:
+        repo = "base" if self.kind == "base" else self.profile
+        return f"{REPO}/{repo}:{self.arch.alias}-{self.hash12}"
+
+    def labels(self) -> dict[str, str]:
+        return {
+            f"{LABEL}.recipe": json.dumps(self.data, sort_keys=True, separators=(",", ":")),
+            f"{LABEL}.hash": self.hash12,
+            f"{LABEL}.arch": self.arch.alias,
+            f"{LABEL}.platform": self.arch.oci_platform,
+            f"{LABEL}.profile": self.profile,
+            f"{LABEL}.kind": self.kind,
+            f"{LABEL}.suite": self.suite,
+            f"{LABEL}.podrepro-version": __version__,
+        }
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where the base comes from: mmdebstrap (default), a rootfs tarball, or a registry ref."""
+
+    kind: str = "mmdebstrap"         # "mmdebstrap" | "rootfs" | "ref"
+    value: str | None = None         # rootfs path or image ref
+    digest: str | None = None        # sha256 of the rootfs tarball
+
+
+def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource()) -> Recipe:
+    data: dict[str, Any] = {
+        "kind": "base", "recipe_version": RECIPE_VERSION, "arch": arch.alias, "debian_arch": arch.debian,
+        "platform": arch.oci_platform, "suite": suite, "variant": variant, "source": source.kind,
+    }
+    if source.kind == "rootfs":
+        data["rootfs_sha256"] = source.digest
+    elif source.kind == "ref":
+        data["ref"] = source.value
+    return Recipe("base", arch, suite, variant, "base", data)
+
+
+def profile_recipe(base: Recipe, profile: Profile) -> Recipe:
+    cf = profile.containerfile_path()
+    if cf is None and not profile.packages:
+        return Recipe("base", base.arch, base.suite, base.variant, "base", base.data)
+    if cf is None or not cf.is_file():
+        raise UsageError(f"profile {profile.name!r}: Containerfile {profile.containerfile!r} not found",
+                         hint="fix 'containerfile' in podrepro.toml")
+    data = {
+        "kind": "profile", "recipe_version": RECIPE_VERSION, "base": base.digest, "profile": profile.name,
+        "containerfile_sha256": hashlib.sha256(cf.read_bytes()).hexdigest(),
+        "packages": sorted(profile.packages),
+    }
+    return Recipe("profile", base.arch, base.suite, base.variant, profile.name, data)
+
+
+def resolve_suite(arch: Arch, configured: str) -> str:
+    return arch.suite if configured in ("", "auto") else configured
+
+
+def resolve_mirror(configured: str) -> tuple[str | None, str]:
+    """(mirror or None for mmdebstrap's default, where it came from)."""
+    if configured not in ("", "auto"):
+        return configured, "configured"
+    host = bootstrap.host_debian_mirror()
+    if host:
+        return host, "host apt sources"
+    return None, "mmdebstrap default"
+
+
+# ---- cache index --------------------------------------------------------------------------------
+
+class Index:
+    """images.json in the cache dir: recipe, size, created, last used — per image tag.
+
+    Written atomically (temp file + rename) under a lock; a corrupted file is set aside
+    (``images.json.corrupt``) and rebuilt from the images' labels, never a crash."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.file = paths.index_file
+        self.warning: str | None = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        from filelock import FileLock
+
+        self.paths.ensure_cache()
+        with FileLock(str(self.file) + ".lock", timeout=60):
+            yield
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.file.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("images"), dict):
+                raise ValueError("not an index")
+            return data
+        except FileNotFoundError:
+            return {"version": 1, "images": {}}
+        except (ValueError, OSError, UnicodeDecodeError):
+            with contextlib.suppress(OSError):
+                self.file.replace(self.file.with_suffix(".json.corrupt"))
+            self.warning = f"the image index {self.file} was corrupted; it was set aside and rebuilt"
+            return {"version": 1, "images": {}}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, self.file)
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        with self._locked():
+            images: dict[str, dict[str, Any]] = self._read()["images"]
+            return images
+
+    def update(self, tag: str, **fields: Any) -> None:
+        with self._locked():
+            data = self._read()
+            data["images"].setdefault(tag, {}).update(fields)
+            self._write(data)
+
+    def remove(self, tag: str) -> None:
+        with self._locked():
+            data = self._read()
+            if data["images"].pop(tag, None) is not None:
+                self._write(data)
+
+
+# ---- progress -----------------------------------------------------------------------------------
+
+class Progress:
+    """Stage + elapsed time. A TTY gets one live line; anything else gets timestamped lines."""
+
+    def __init__(self, mode: str = "auto", stream: IO[str] | None = None) -> None:
+        import sys
+
+        self.stream = stream or sys.stderr
+        self.live = mode == "auto" and self.stream.isatty()
+        self.quiet = mode == "none"
+        self.t0 = time.monotonic()
+        self.stage = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self.t0)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def step(self, stage: str, detail: str = "") -> None:
+        self.stage = f"{stage}: {detail}" if detail else stage
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
+            self.stream.flush()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._tick, daemon=True)
+                self._thread.start()
+        else:
+            ts = time.strftime("%H:%M:%S")
+            self.stream.write(f"{ts} [{self._elapsed()}] {self.stage}\n")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
+            self.stream.flush()
+
+    def done(self, message: str) -> None:
+        self._stop.set()
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {message}\n")
+        else:
+            self.stream.write(f"{time.strftime('%H:%M:%S')} [{self._elapsed()}] {message}\n")
+        self.stream.flush()
+
+
+# ---- signals ------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (and SIGHUP) into an exception for the duration, so cleanup code runs."""
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(f"interrupted by signal {signum}", hint="nothing was tagged; run the command again")
+
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            old[s] = signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ---- builder ------------------------------------------------------------------------------------
+
+@dataclass
+class BuildResult:
+    tag: str
+    built: bool                 # False = cache hit
+    seconds: float
+    info: ImageInfo | None = None
+    log: Path | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+class Builder:
+    def __init__(self, engine: Podman, paths: Paths, *, mirror: str | None = None,
+                 progress: Progress | None = None, verbose: bool = False) -> None:
+        self.engine = engine
+        self.paths = paths
+        self.mirror = mirror
+        self.progress = progress or Progress("none")
+        self.verbose = verbose
+        self.index = Index(paths)
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    # -- locking -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self, recipe: Recipe) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.paths.locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.paths.locks / f"{recipe.digest[:24]}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            self.progress.step("wait", f"another podrepro is building {recipe.tag}; waiting for it")
+            lock.acquire(timeout=6 * 3600)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # -- logging -------------------------------------------------------------------------------
+    def _logfile(self, recipe: Recipe) -> Path:
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return self.paths.logs / f"build-{recipe.arch.alias}-{recipe.profile}-{recipe.hash12}-{stamp}.log"
+
+    # -- public ----------------------------------------------------------------------------------
+    def ensure(self, recipe: Recipe, *, profile: Profile | None = None, base: Recipe | None = None,
+               source: BaseSource = BaseSource(), rebuild: bool = False) -> BuildResult:
+        """The image for ``recipe``, built if missing (or if ``rebuild``)."""
+        t0 = time.monotonic()
+        if not rebuild and self.engine.image_exists(recipe.tag):
+            self._touch(recipe)
+            return BuildResult(recipe.tag, False, time.monotonic() - t0)
+        with self._lock(recipe), terminate_as_interrupt():
+            # someone else may have built it while we waited for the lock
+            if not rebuild and self.engine.image_exists(recipe.tag):
+                self._touch(recipe)
+                return BuildResult(recipe.tag, False, time.monotonic() - t0)
+            if recipe.kind == "profile":
+                assert base is not None and profile is not None
+                self.ensure(base, source=source, rebuild=False)
+                return self._build_layer(recipe, base, profile, t0)
+            return self._build_base(recipe, source, t0)
+
+    def _touch(self, recipe: Recipe) -> None:
+        with contextlib.suppress(OSError, PodreproError):
+            self.index.update(recipe.tag, last_used=_now())
+
+    def _tmp_tag(self, recipe: Recipe) -> str:
+        return f"{TMP_REPO}:{recipe.hash12}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    def _build_base(self, recipe: Recipe, source: BaseSource, t0: float) -> BuildResult:
+        arch = recipe.arch
+        tmp = self._tmp_tag(recipe)
+        log = self._logfile(recipe)
+        try:
+            if source.kind == "ref":
+                self._pull_base(recipe, source, tmp, log)
+            else:
+                self._bootstrap_with_retries(recipe, source, tmp, log)
+            info = self.verify(tmp, arch, log)
+            self.engine.tag(tmp, recipe.tag)
+            self.engine.remove_image(tmp)
+        except BaseException:
+            self._kill_children()
+            with contextlib.suppress(Exception):
+                self.engine.remove_image(tmp, force=True)
+            raise
+        self.index.update(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
+                          recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
+        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
+        return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
+
+    def _bootstrap_with_retries(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+        from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+        attempts = int(os.environ.get("PODREPRO_BOOTSTRAP_ATTEMPTS", "3"))
+
+        def transient(e: BaseException) -> bool:
+            return isinstance(e, _Transient)
+
+        @retry(retry=retry_if_exception(transient), stop=stop_after_attempt(attempts),
+               wait=wait_exponential(multiplier=2, min=2, max=30), reraise=True)
+        def attempt() -> None:
+            with contextlib.suppress(Exception):
+                self.engine.remove_image(tmp, force=True)
+            self._bootstrap_once(recipe, source, tmp, log)
+
+        try:
+            attempt()
+        except _Transient as e:
+            raise EngineError(f"bootstrap of {recipe.arch.debian} {recipe.suite} failed after {attempts} attempts: "
+                              f"{e.line}", hint=f"mirror trouble? full log: {log}; try --mirror URL") from None
+
+    def _bootstrap_once(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+        arch = recipe.arch
+        labels = recipe.labels()
+        imp = self.engine.import_argv(arch.oci_arch, arch.oci_variant, tmp, labels)
+        with open(log, "ab") as lf:
+            if source.kind == "rootfs":
+                assert source.value is not None
+                self.progress.step("import", f"{source.value} as {arch.oci_platform}")
+                with open(source.value, "rb") as src:
+                    p = self._spawn(imp, stdin=src, stdout=lf, stderr=lf)
+                    rc = p.wait()
+                if rc != 0:
+                    raise EngineError(f"podman import of {source.value} failed (exit {rc})", hint=f"log: {log}")
+                return
+            debs = self.paths.debs(arch.debian, recipe.suite)
+            debs.mkdir(parents=True, exist_ok=True)
+            spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, self.mirror, debs_cache=debs)
+            argv = bootstrap.mmdebstrap_argv(spec)
+            self.progress.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}) → podman import")
+            lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
+            lf.flush()
+            err_sink: Any = subprocess.PIPE if self.verbose else lf
+            mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink)
+            assert mm.stdout is not None
+            im = self._spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
+            mm.stdout.close()  # podman import owns the read end now
+            if self.verbose and mm.stderr is not None:
+                import sys
+
+                for line in mm.stderr:
+                    lf.write(line)
+                    sys.stderr.buffer.write(line)
+                    sys.stderr.flush()
+            rc_mm = mm.wait()
+            rc_im = im.wait()
+        self._children.clear()
+        if rc_mm != 0:
+            text = log.read_text(errors="replace")[-20000:]
+            kind = bootstrap.classify_failure(text)
+            last = _last_error_line(text)
+            if kind == "transient":
+                self.progress.step("retry", f"mirror trouble: {last}")
+                raise _Transient(last)
+            if kind == "nospace":
+                raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
+                                  hint=f"free space in {self.paths.cache} or the podman store; log: {log}")
+            raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=f"full log: {log}")
+        if rc_im != 0:
+            text = log.read_text(errors="replace")[-4000:]
+            if bootstrap.NO_SPACE.search(text):
+                raise EngineError("no space left on device while importing the root filesystem",
+                                  hint=f"free space in the podman store; log: {log}")
+            raise EngineError(f"podman import failed (exit {rc_im}): {_last_error_line(text)}", hint=f"log: {log}")
+
+    def _pull_base(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+        assert source.value is not None
+        arch = recipe.arch
+        self.progress.step("pull", f"{source.value} for {arch.oci_platform}")
+        argv = [self.engine.binary, "pull", "--platform", arch.oci_platform, *tls_args(source.value), source.value]
+        cp = self._run_logged(argv, log)
+        if cp != 0:
+            raise EngineError(f"could not pull {source.value} for {arch.oci_platform}", hint=f"log: {log}")
+        # re-stamp it as ours: a one-line Containerfile adds the recipe labels
+        self.engine.tag(source.value, tmp + "-src")
+        try:
+            cf = f"FROM {tmp}-src\n" + "".join(f"LABEL {k}={json.dumps(v)}\n" for k, v in sorted(recipe.labels().items()))
+            ctx = self.paths.cache / "tmp" / tmp.rsplit(":", 1)[1]
+            ctx.mkdir(parents=True, exist_ok=True)
+            (ctx / "Containerfile").write_text(cf)
+            argv = self.engine.build_argv(platform=arch.oci_platform, containerfile=ctx / "Containerfile",
+                                          context=ctx, tag=tmp, build_args={}, labels={}, network=False)
+            try:
+                if self._run_logged(argv, log) != 0:
+                    raise EngineError(f"could not label {source.value}", hint=f"log: {log}")
+            finally:
+                import shutil
+
+                shutil.rmtree(ctx, ignore_errors=True)
+        finally:
+            with contextlib.suppress(Exception):
+                self.engine.remove_image(tmp + "-src")
+
+    def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float) -> BuildResult:
+        arch = recipe.arch
+        tmp = self._tmp_tag(recipe)
+        log = self._logfile(recipe)
+        cf = profile.containerfile_path() or (Path(__file__).parent / "containerfiles" / "packages.Containerfile")
+        from podrepro.profiles import containerfiles_dir
+
+        if profile.containerfile is None:
+            cf = containerfiles_dir() / "packages.Containerfile"
+        debs = self.paths.debs(arch.debian, recipe.suite)
+        debs.mkdir(parents=True, exist_ok=True)
+        argv = self.engine.build_argv(
+            platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,
+            build_args={"BASE": base.tag, "PACKAGES": " ".join(profile.packages)},
+            labels=recipe.labels(),
+            # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
+            volumes=[f"{debs}:/var/cache/apt/archives"],
+        )
+        started = _now()
+        try:
+            self.progress.step("layer", f"{profile.name} on {base.tag}")
+            rc = self._run_logged(argv, log)
+            if rc != 0:
+                text = log.read_text(errors="replace")[-4000:]
+                if bootstrap.NO_SPACE.search(text):
+                    raise EngineError("no space left on device while building the profile layer", hint=f"log: {log}")
+                raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {_last_error_line(text)}",
+                                  hint=f"full log: {log}")
+            info = self.verify(tmp, arch, log)
+            self.engine.tag(tmp, recipe.tag)
+            self.engine.remove_image(tmp)
+        except BaseException:
+            self._kill_children()
+            with contextlib.suppress(Exception):
+                self.engine.remove_image(tmp, force=True)
+            with contextlib.suppress(Exception):
+                self.cleanup_build_containers(started)
+            raise
+        self.index.update(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
+                          recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
+        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
+        return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
+
+    def verify(self, ref: str, arch: Arch, log: Path | None = None) -> ImageInfo:
+        """Platform matches and ``uname -m`` inside equals the table's value; else raise."""
+        self.progress.step("verify", f"platform {arch.oci_platform}, uname -m = {arch.uname_m}")
+        info = self.engine.inspect(ref)
+        if info is None:
+            raise EngineError(f"image {ref} vanished during the build")
+        if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
+            raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
+        argv = self.engine.run_argv(ref, ["uname", "-m"], platform=arch.oci_platform, keep_id=False)
+        cp = process.run(argv, timeout=120)
+        got = cp.stdout.decode(errors="replace").strip()
+        if log is not None:
+            with open(log, "ab") as lf:
+                lf.write(f"verify: uname -m -> {got!r} (exit {cp.returncode})\n".encode() + cp.stderr)
+        if cp.returncode != 0 or got != arch.uname_m:
+            detail = got or _last_error_line(cp.stderr.decode(errors="replace"))
+            raise EngineError(f"verification failed: uname -m in {ref} printed {detail!r}, expected {arch.uname_m!r}",
+                              hint=f"is the binfmt handler for {arch.alias} usable? run 'podrepro doctor {arch.alias}'")
+        return info
+
+    def cleanup_build_containers(self, since: str) -> None:
+        """Remove buildah working containers an interrupted ``podman build`` left behind."""
+        cp = process.run([self.engine.binary, "ps", "-a", "--external", "--format", "json"], timeout=60)
+        if cp.returncode != 0:
+            return
+        for c in json.loads(cp.stdout or b"[]"):
+            created = c.get("CreatedAt") or ""
+            image = c.get("Image") or ""
+            if (c.get("IsExternal") or "buildah" in str(c.get("Command") or "")) and (
+                    image.startswith(REPO) or "podrepro" in image or created >= since):
+                process.run([self.engine.binary, "rm", "-f", c.get("Id", "")], timeout=60)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        p = process.popen(argv, **kw)
+        self._children.append(p)
+        return p
+
+    def _kill_children(self) -> None:
+        for p in self._children:
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    p.terminate()
+        for p in self._children:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._children.clear()
+
+    def _run_logged(self, argv: list[str], log: Path) -> int:
+        import sys
+
+        with open(log, "ab") as lf:
+            lf.write(f"$ {' '.join(argv)}\n".encode())
+            lf.flush()
+            if self.verbose:
+                p = self._spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                assert p.stdout is not None
+                for line in p.stdout:
+                    lf.write(line)
+                    sys.stderr.buffer.write(line)
+                    sys.stderr.flush()
+            else:
+                p = self._spawn(argv, stdout=lf, stderr=lf)
+            rc = p.wait()
+        self._children.remove(p)
+        return rc
+
+
+class _Transient(Exception):
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def tls_args(ref: str) -> list[str]:
+    """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS."""
+    host = ref.split("/", 1)[0]
+    if host.startswith(("127.", "localhost:", "[::1]")):
+        return ["--tls-verify=false"]
+    return []
+
+
+def _last_error_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        low = ln.lower()
+        if low.startswith(("e:", "error", "w:")) or "error" in low or "failed" in low:
+            return ln[:300]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def sha256_file(path: Path, cb: Callable[[int], None] | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            if cb:
+                cb(len(chunk))
+    return h.hexdigest()

@@ -1,0 +1,162 @@
+"""Running commands in the emulated container: the podman argv for run/shell/build/test.
+
+Pure functions build the argv (unit-tested element by element); ``workflows`` execs it. The
+project root is mounted at the same absolute path inside, so paths in compiler errors and logs
+match the host; ``--userns=keep-id`` makes files created inside belong to the user on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podrepro.arches import Arch
+from podrepro.errors import UsageError
+from podrepro.profiles import Profile
+
+CCACHE_MOUNT = "/var/cache/podrepro-ccache"
+HOME_IN_CONTAINER = "/tmp/podrepro-home"
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    arch: Arch
+    image: str
+    command: tuple[str, ...]
+    project_root: Path
+    workdir: Path
+    network: str = "none"              # "none" | "private" | "host" (host: CLI flag only)
+    env: Mapping[str, str] = field(default_factory=dict)
+    tty: bool = False
+    interactive: bool = False
+    ccache_dir: Path | None = None
+    cpu: str = ""
+    selinux: bool = False
+    name: str | None = None
+
+
+def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``NAME=VALUE`` sets; bare ``NAME`` passes the host's value through (skipped if unset)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not ENV_NAME.fullmatch(name):
+            raise UsageError(f"invalid environment variable name {name!r} in {item!r}",
+                             hint="use NAME=VALUE or NAME")
+        if sep:
+            out[name] = value
+        elif name in environ:
+            out[name] = environ[name]
+    return out
+
+
+def substitute(args: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Replace ``{placeholder}`` in each element; unknown braces are left alone (data, not code)."""
+    out = []
+    for a in args:
+        for k, v in values.items():
+            a = a.replace("{" + k + "}", v)
+        out.append(a)
+    return out
+
+
+def placeholders(arch: Arch, profile: Profile, root: Path, multiplier: float) -> dict[str, str]:
+    vals = {"arch": arch.alias, "debian_arch": arch.debian, "src": str(root),
+            "jobs": str(os.cpu_count() or 2), "timeout_multiplier": f"{multiplier:g}"}
+    vals["build_dir"] = substitute([profile.build_dir], vals)[0]
+    return vals
+
+
+def test_command(profile: Profile, vals: Mapping[str, str], filt: str | None, extra: Sequence[str],
+                 multiplier: float) -> list[str]:
+    """The profile's test argv + the filter + extra args, each as its own argv element."""
+    if not profile.test:
+        raise UsageError(f"profile {profile.name!r} has no test command", hint="set [profile.NAME] test in podrepro.toml")
+    argv = substitute(profile.test, vals)
+    if profile.timeout_option:
+        argv += [profile.timeout_option, str(int(profile.timeout_base * multiplier))]
+    if filt is not None:
+        if profile.filter_option:
+            argv += [profile.filter_option, filt]
+        else:
+            argv.append(filt)
+    argv += list(extra)
+    return argv
+
+
+def build_command(profile: Profile, vals: Mapping[str, str], extra: Sequence[str]) -> list[str]:
+    if not profile.build:
+        raise UsageError(f"profile {profile.name!r} has no build command", hint="set [profile.NAME] build in podrepro.toml")
+    return substitute(profile.build, vals) + list(extra)
+
+
+def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str], multiplier: float) -> dict[str, str]:
+    env: dict[str, str] = {"HOME": HOME_IN_CONTAINER, "PODREPRO_ARCH": spec.arch.alias,
+                           "PODREPRO_TIMEOUT_MULTIPLIER": f"{multiplier:g}"}
+    path = BASE_PATH
+    if spec.ccache_dir is not None:
+        # Debian's ccache masquerade directory: gcc/g++/cc found through PATH go through ccache
+        path = "/usr/lib/ccache:" + path
+        env["CCACHE_DIR"] = CCACHE_MOUNT
+        env["CCACHE_BASEDIR"] = str(spec.project_root)
+    env["PATH"] = path
+    if spec.cpu:
+        env["QEMU_CPU"] = spec.cpu
+    if profile is not None:
+        if profile.timeout_env:
+            env[profile.timeout_env] = str(int(profile.timeout_base * multiplier))
+        for item in profile.env:
+            k, _, v = substitute([item], vals)[0].partition("=")
+            env[k] = v
+    env.update(spec.env)
+    return env
+
+
+def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
+    argv = [binary, "run", "--rm", "--pull=never", "--platform", spec.arch.oci_platform]
+    if spec.interactive:
+        argv.append("-i")
+    if spec.tty:
+        argv.append("-t")
+    if spec.network == "none":
+        argv += ["--network", "none"]
+    elif spec.network == "host":
+        argv += ["--network", "host"]
+    # "private": podman's default rootless network (slirp4netns or pasta), no flag needed
+    argv.append("--userns=keep-id")
+    if spec.selinux:
+        # no relabelling of the user's tree (":z" would rewrite every file's label); instead this
+        # one container runs unconfined by SELinux. Documented in the README.
+        argv += ["--security-opt", "label=disable"]
+    argv += ["--label", "io.podrepro.run=1", "--label", f"io.podrepro.arch={spec.arch.alias}"]
+    if spec.name:
+        argv += ["--name", spec.name]
+    root = str(spec.project_root)
+    argv += ["--volume", f"{root}:{root}"]
+    if spec.ccache_dir is not None:
+        argv += ["--volume", f"{spec.ccache_dir}:{CCACHE_MOUNT}"]
+    argv += ["--tmpfs", f"{HOME_IN_CONTAINER}:rw,exec,mode=1777"]
+    for k, v in env.items():
+        argv += ["--env", f"{k}={v}"]
+    argv += ["--workdir", str(spec.workdir)]
+    argv.append(spec.image)
+    argv += list(spec.command)
+    return argv
+
+
+def selinux_enforcing(path: Path = Path("/sys/fs/selinux/enforce")) -> bool:
+    try:
+        return path.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def workdir_for(root: Path, cwd: Path) -> Path:
+    """The same directory inside, if it is under the mounted project root; else the root."""
+    cwd = cwd.resolve()
+    return cwd if cwd == root or root in cwd.parents else root

@@ -1,0 +1,163 @@
+"""What the CLI commands do, composed from config, images, binfmt and the engine.
+
+Each function takes resolved inputs and returns a result (or execs); the CLI prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podrepro import images
+from podrepro.arches import Arch, lookup
+from podrepro.config import Config
+from podrepro.engine.podman import Podman
+from podrepro.errors import UsageError
+from podrepro.paths import Paths, get_paths
+from podrepro.profiles import Profile, resolve_profile
+
+
+@dataclass(frozen=True)
+class Target:
+    arch: Arch
+    profile: Profile
+    base: images.Recipe
+    recipe: images.Recipe
+    source: images.BaseSource
+
+
+def target(cfg: Config, arch_name: str, profile_name: str | None = None,
+           source: images.BaseSource = images.BaseSource()) -> Target:
+    arch = lookup(arch_name)
+    prof = resolve_profile(profile_name or cfg["profile"], cfg.profiles)
+    suite = images.resolve_suite(arch, cfg["suite"])
+    if arch.alias in ("mips", "mips64el") and suite not in ("bookworm", "bullseye", "buster"):
+        raise UsageError(f"Debian {suite} has no {arch.debian} port; bookworm is the last suite with it",
+                         hint="use --suite bookworm (the default for this architecture)")
+    base = images.base_recipe(arch, suite, cfg["variant"], source)
+    return Target(arch, prof, base, images.profile_recipe(base, prof), source)
+
+
+def rootfs_source(path: Path) -> images.BaseSource:
+    if not path.is_file():
+        raise UsageError(f"--from-rootfs {path}: no such file")
+    return images.BaseSource("rootfs", str(path.resolve()), images.sha256_file(path))
+
+
+@contextlib.contextmanager
+def builder(cfg: Config, engine: Podman, paths: Paths | None = None) -> Iterator[images.Builder]:
+    mirror, _ = images.resolve_mirror(cfg["mirror"])
+    prog = images.Progress(cfg["progress"])
+    yield images.Builder(engine, paths or get_paths(), mirror=mirror, progress=prog,
+                         verbose=bool(os.environ.get("PODREPRO_VERBOSE")))
+
+
+def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False) -> images.BuildResult:
+    with builder(cfg, engine) as b:
+        return b.ensure(t.recipe, profile=t.profile, base=t.base, source=t.source, rebuild=rebuild)
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
+def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
+    return {"tag": r.tag, "built": r.built, "seconds": round(r.seconds, 3),
+            "log": str(r.log) if r.log else None}
+
+
+def check_binfmt(arch: Arch) -> None:
+    """Stop early, with the fix, when the host cannot run ``arch`` binaries."""
+    if not arch.emulated:
+        return
+    try:
+        from podrepro import binfmt
+    except ImportError:  # pragma: no cover
+        return
+    ensure = getattr(binfmt, "ensure_handler", None)
+    if ensure is not None:
+        ensure(arch, interactive=stdin_is_tty())
+
+
+def reproduce(
+    mode: str,
+    arch_name: str,
+    args: list[str],
+    *,
+    profile: str | None = None,
+    src: Path | None = None,
+    network: bool | None = None,
+    host_network: bool = False,
+    env: list[str] | None = None,
+    cpu: str | None = None,
+    suite: str | None = None,
+    mirror: str | None = None,
+    filt: str | None = None,
+    timeout_multiplier: float | None = None,
+) -> None:
+    """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success)."""
+    from podrepro import config, runner
+    from podrepro.engine import process
+    from podrepro.engine.podman import PODMAN, Podman
+
+    arch = lookup(arch_name)
+    if mode == "run" and not args:
+        raise UsageError("run needs a command: podrepro run ARCH -- CMD [ARGS...]",
+                         hint=f"for an interactive shell use 'podrepro shell {arch.alias}'")
+    cfg = config.resolve({"profile": profile, "suite": suite, "mirror": mirror, "network": network,
+                          "cpu": cpu, "timeout_multiplier": timeout_multiplier}, src=src)
+    t = target(cfg, arch.alias, None)
+    check_binfmt(arch)
+    paths = get_paths()
+
+    tag = t.recipe.tag
+    if process.run([PODMAN, "image", "exists", tag]).returncode != 0:
+        with Podman() as eng:
+            ensure_image(cfg, eng, t)
+    else:
+        with contextlib.suppress(Exception):
+            images.Index(paths).update(tag, last_used=images._now())
+
+    root = cfg.project_root
+    mult = float(cfg["timeout_multiplier"])
+    vals = runner.placeholders(arch, t.profile, root, mult)
+    if mode == "shell":
+        command = [t.profile.shell] if t.profile.shell else ["/bin/sh"]
+        workdir = runner.workdir_for(root, Path.cwd())
+    elif mode == "run":
+        command = args
+        workdir = runner.workdir_for(root, Path.cwd())
+    elif mode == "build":
+        command = runner.build_command(t.profile, vals, args)
+        workdir = root
+    else:
+        command = runner.test_command(t.profile, vals, filt, args, mult)
+        workdir = root
+    ccache_dir = None
+    if t.profile.ccache:
+        ccache_dir = paths.ccache(arch.alias)
+        ccache_dir.mkdir(parents=True, exist_ok=True)
+        paths.ensure_cache()
+    if mode in ("build", "test") and t.profile.build_dir:
+        (root / vals["build_dir"]).mkdir(parents=True, exist_ok=True)
+    net = "host" if host_network else ("private" if cfg["network"] else "none")
+    tty = stdin_is_tty() and sys.stdout.isatty()
+    spec = runner.RunSpec(
+        arch=arch, image=tag, command=tuple(command), project_root=root, workdir=workdir, network=net,
+        env=runner.parse_env([*cfg["env"], *(env or [])], os.environ), tty=tty,
+        interactive=(mode == "shell") or stdin_is_tty(), ccache_dir=ccache_dir, cpu=cfg["cpu"],
+        selinux=runner.selinux_enforcing(),
+    )
+    argv = runner.run_argv(PODMAN, spec, runner.container_env(spec, t.profile, vals, mult))
+    if mode == "shell" and not stdin_is_tty():
+        # no TTY: still a shell, reading commands from stdin
+        argv = [a for a in argv if a != "-t"]
+    process.exec_(argv)

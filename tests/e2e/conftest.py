@@ -1,0 +1,91 @@
+"""Fixtures for the end-to-end tests: podrepro and podman run for real, rootless.
+
+The e2e suite runs as an unprivileged user (scripts/test-all.sh creates ``podrepro-ci``) except
+the tests marked ``root`` (binfmt registration), which CI runs as root with PODREPRO_TEST_USER
+naming the unprivileged user for their container checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def podrepro(*args: str, env: dict[str, str] | None = None, cwd: Path | str | None = None,
+             timeout: float = 1800, input: str | None = None) -> Result:
+    e = dict(os.environ)
+    e.setdefault("PODREPRO_PROGRESS", "plain")
+    e.update(env or {})
+    cp = subprocess.run([sys.executable, "-m", "podrepro", *args], capture_output=True, text=True,
+                        env=e, cwd=str(cwd) if cwd else None, timeout=timeout, input=input)
+    return Result(cp.returncode, cp.stdout, cp.stderr)
+
+
+def podman(*args: str, timeout: float = 600, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["podman", *args], capture_output=True, timeout=timeout, input=input)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rootless_banner(request: pytest.FixtureRequest) -> None:
+    """Say (and check) how the e2e suite runs: which user, runtime and storage driver."""
+    if not request.config.getoption("--e2e"):
+        return
+    if os.geteuid() == 0:
+        return  # the root-marked binfmt tests; their container checks use PODREPRO_TEST_USER
+    cp = podman("info", "--format", "json", timeout=120)
+    if cp.returncode != 0:
+        pytest.exit(f"podman info failed as {os.environ.get('USER')}: {cp.stderr.decode()[-500:]}", returncode=3)
+    info = json.loads(cp.stdout)
+    rootless = info["host"]["security"]["rootless"]
+    line = (f"e2e: user={os.environ.get('USER') or os.getuid()} uid={os.getuid()} rootless={rootless} "
+            f"runtime={info['host']['ociRuntime']['name']} storage={info['store']['graphDriverName']} "
+            f"cgroups={info['host'].get('cgroupVersion')} podman={info['version']['Version']}")
+    print("\n" + line, file=sys.stderr)
+    with open(os.environ.get("PODREPRO_E2E_BANNER", "/dev/null"), "a") as f:
+        f.write(line + "\n")
+    if not rootless:
+        pytest.exit("the e2e suite must run rootless (as an unprivileged user)", returncode=3)
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def scratch_image(unique: str) -> Iterator[str]:
+    """A unique image name that is removed afterwards."""
+    name = f"localhost/podrepro-test/{unique}:latest"
+    yield name
+    podman("rmi", "-f", name)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the bundled example project in a fresh directory."""
+    dst = tmp_path / "wordsize"
+    shutil.copytree(REPO / "examples" / "wordsize", dst)
+    return dst
+
+
+def no_leftover_containers() -> list[str]:
+    cp = podman("ps", "-a", "--external", "--format", "{{.ID}} {{.Image}} {{.Names}}")
+    return [ln for ln in cp.stdout.decode().splitlines() if "podrepro" in ln]

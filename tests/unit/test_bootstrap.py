@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from podrepro.engine import bootstrap
+
+MIRROR = "http://mirror.invalid/debian"
+
+
+def test_mmdebstrap_argv_streams_to_stdout_with_cache(tmp_path: Path) -> None:
+    spec = bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, debs_cache=tmp_path / "debs dir")
+    argv = bootstrap.mmdebstrap_argv(spec)
+    assert argv[:5] == ["mmdebstrap", "--mode=unshare", "--variant=minbase", "--architectures=armhf", "--format=tar"]
+    assert argv[-2:] == ["bookworm", "-"]          # no mirror: mmdebstrap's default
+    assert "--skip=essential/unlink" in argv
+    assert f"--setup-hook=sync-in '{tmp_path}/debs dir' /var/cache/apt/archives/" in argv
+    assert f"--customize-hook=sync-out /var/cache/apt/archives '{tmp_path}/debs dir'" in argv
+
+
+def test_mmdebstrap_argv_with_mirror_and_includes() -> None:
+    spec = bootstrap.BootstrapSpec("mipsel", "bookworm", "buildd", MIRROR, include=("gcc", "make"))
+    argv = bootstrap.mmdebstrap_argv(spec, output="/tmp/x.tar")
+    assert argv[-3:] == ["bookworm", "/tmp/x.tar", MIRROR]
+    assert "--include=gcc,make" in argv and "--variant=buildd" in argv
+    assert not any(a.startswith("--setup-hook") for a in argv)
+
+
+def test_host_mirror_from_deb822(tmp_path: Path) -> None:
+    d = tmp_path / "sources.list.d"
+    d.mkdir()
+    (d / "a-thirdparty.sources").write_text(
+        "Types: deb\nURIs: https://thirdparty.invalid/repo\nSuites: nodistro\nComponents: main\n")
+    (d / "debian.sources").write_text(
+        "Types: deb\n# comment\nURIs: http://mirror.invalid/debian/\nSuites: bookworm bookworm-updates\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb\nURIs: http://security.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n")
+    assert bootstrap.host_debian_mirror(paths=(), dirs=(d,)) == MIRROR
+
+
+def test_host_mirror_from_one_line_format(tmp_path: Path) -> None:
+    f = tmp_path / "sources.list"
+    f.write_text("# deb http://old.invalid/debian buster main\n"
+                 "deb [arch=amd64 signed-by=/x.gpg] https://cloud.invalid/apt cloud-sdk main\n"
+                 "deb http://mirror.invalid/debian bookworm main contrib\n")
+    assert bootstrap.host_debian_mirror(paths=(f,), dirs=()) == MIRROR
+
+
+def test_host_mirror_absent(tmp_path: Path) -> None:
+    assert bootstrap.host_debian_mirror(paths=(tmp_path / "none",), dirs=(tmp_path,)) is None
+
+
+def test_disabled_deb822_stanza_is_ignored(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "x.sources").write_text("Enabled: no\nTypes: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm\nComponents: main\n")
+    assert bootstrap.host_debian_mirror(paths=(), dirs=(d,)) is None
+
+
+def test_failure_classification() -> None:
+    assert bootstrap.classify_failure("E: Failed to fetch http://x/y  Connection timed out") == "transient"
+    assert bootstrap.classify_failure("W: Some index files failed to download") == "transient"
+    assert bootstrap.classify_failure("tar: write error: No space left on device") == "nospace"
+    assert bootstrap.classify_failure("E: Unable to locate package nosuchpkg") == "fatal"
