@@ -152,8 +152,8 @@ def _check_table(data: dict[str, Any], text: str, display: str, project: bool) -
     out: dict[str, Any] = {}
     for key, raw in data.items():
         where = f"{display}:{_key_line(text, key)}"
-        if key == "profile":
-            continue
+        if key == "profile" and isinstance(raw, dict):
+            continue  # [profile.NAME] tables; `profile = "NAME"` is the setting
         if project and key in PROJECT_FORBIDDEN:
             raise ConfigError(
                 f"{where}: '{key}' is not allowed in a project file",
@@ -172,7 +172,7 @@ def _check_table(data: dict[str, Any], text: str, display: str, project: bool) -
 def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path) -> dict[str, dict[str, Any]]:
     profs = data.get("profile", {})
     if not isinstance(profs, dict):
-        raise ConfigError(f"{display}:{_key_line(text, 'profile')}: 'profile' must be a table of [profile.NAME]")
+        return {}  # `profile = "NAME"`: the setting, checked by _check_table
     out: dict[str, dict[str, Any]] = {}
     for name, body in profs.items():
         where = f"{display}:{_key_line(text, name)}"

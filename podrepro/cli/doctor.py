@@ -1,7 +1,57 @@
+"""``podrepro doctor [ARCH...] [--json]``: one report on the host's readiness; exit 0 or 1."""
+
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Commands of this group are added by their issue."""
+    @app.command("doctor")
+    def doctor_cmd(
+        names: Annotated[list[str] | None, typer.Argument(
+            help="Only these architectures (any spelling); default: all.", show_default=False)] = None,
+        json_: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema: podrepro.host).")] = False,
+        no_probe: Annotated[bool, typer.Option("--no-probe", help="Do not execute the tiny probe binaries.")] = False,
+    ) -> None:
+        """Check podman, rootless setup, tools and binfmt_misc handlers; print each problem with its fix.
+
+        Exit 0 when everything the requested architectures need is usable, 1 otherwise.
+        """
+        import dataclasses
+
+        from podrepro.arches import ARCHES, lookup
+        from podrepro.cli.output import echo, emit_json
+        from podrepro.host import DoctorEnv, run_doctor
+
+        selected = list(dict.fromkeys(lookup(n) for n in names)) if names else list(ARCHES)
+        env = DoctorEnv.from_host()
+        if no_probe:
+            env = dataclasses.replace(env, probe=False)
+        report = run_doctor(selected, env)
+        if json_:
+            emit_json(report.to_dict())
+        else:
+            echo(render(report))
+        raise typer.Exit(report.exit_code)
+
+
+def render(report: object) -> str:
+    """Human report: one line per finding, its fix indented under it, a verdict at the end."""
+    from podrepro.host import DoctorReport
+
+    assert isinstance(report, DoctorReport)
+    label = {"ok": "ok", "info": "info", "warn": "WARN", "fail": "FAIL"}
+    lines = []
+    for f in report.findings:
+        lines.append(f"{label[f.severity]:<5} {f.check:<22} {f.message}")
+        if f.fix and f.severity in ("warn", "fail"):
+            lines.append(f"{'':<29}fix: {f.fix}")
+    ready = [r.arch.alias for r in report.arches if r.usable and report.probes.get(r.arch.alias) != "failed"]
+    fails = sum(1 for f in report.findings if f.severity == "fail")
+    if report.ok:
+        lines.append(f"\nready: {', '.join(ready) or '(no architectures requested)'}")
+    else:
+        lines.append(f"\nnot ready: {fails} problem(s) above; run each 'fix' command, then 'podrepro doctor' again")
+    return "\n".join(lines)
