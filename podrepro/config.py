@@ -154,6 +154,9 @@ def _check_table(data: dict[str, Any], text: str, display: str, project: bool) -
         where = f"{display}:{_key_line(text, key)}"
         if key == "profile" and isinstance(raw, dict):
             continue  # [profile.NAME] tables; `profile = "NAME"` is the setting
+        if key == "default_profile":
+            # TOML cannot have both `profile = "x"` and [profile.x] tables: this spelling can
+            key = "profile"
         if project and key in PROJECT_FORBIDDEN:
             raise ConfigError(
                 f"{where}: '{key}' is not allowed in a project file",

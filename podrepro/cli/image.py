@@ -60,3 +60,144 @@ def build(
         emit_json(workflows.to_jsonable(r))
     else:
         echo(r.tag if r.built else f"{r.tag} (cached)")
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1000
+    return f"{size:.1f}GB"
+
+
+@image_app.command("ls")
+def ls(json_: JsonOpt = False) -> None:
+    """List podrepro's images: arch, profile, hash, size, created, last used, current or stale."""
+    from podrepro import sharing
+    from podrepro.cli.output import echo, emit_json, table
+    from podrepro.engine.podman import engine
+    from podrepro.paths import get_paths
+
+    cfg = _cfg()
+    with engine() as eng:
+        rows = sharing.list_rows(cfg, eng, get_paths())
+    if json_:
+        emit_json([r.to_dict() for r in rows])
+        return
+    echo(table(["arch", "profile", "hash", "size", "created", "last used", "status", "tag"],
+               [(r.arch, r.profile, r.hash, _human(r.size), r.created[:16], r.last_used[:16] or "-", r.status, r.tag)
+                for r in rows]))
+
+
+@image_app.command("rm")
+def rm(
+    refs: Annotated[list[str], typer.Argument(help="Image tags, or architectures (= their current image).")],
+    profile: ProfileOpt = None,
+) -> None:
+    """Remove podrepro images (by tag, or the current image of an architecture)."""
+    from podrepro import sharing
+    from podrepro.cli.output import echo
+    from podrepro.engine.podman import engine
+    from podrepro.errors import PodreproError
+    from podrepro.paths import get_paths
+
+    cfg = _cfg()
+    missing = []
+    with engine() as eng:
+        for ref in refs:
+            tag = sharing.resolve_ref(cfg, ref, profile)
+            if sharing.remove(eng, get_paths(), tag):
+                echo(f"removed {tag}")
+            else:
+                missing.append(tag)
+    if missing:
+        raise PodreproError(f"no such image: {', '.join(missing)}", hint="see 'podrepro image ls'")
+
+
+@image_app.command("prune")
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Remove current images too.")] = False,
+) -> None:
+    """Remove stale images (older recipes) and leftovers of interrupted builds; images in use stay."""
+    from podrepro import sharing
+    from podrepro.cli.output import echo, info
+    from podrepro.engine.podman import engine
+    from podrepro.paths import get_paths
+
+    cfg = _cfg()
+    with engine() as eng:
+        removed, kept = sharing.prune(cfg, eng, get_paths(), dry_run=dry_run, all_=all_)
+    for t in removed:
+        echo(("would remove " if dry_run else "removed ") + t)
+    for k in kept:
+        info(f"kept (in use): {k}")
+    if not removed and not kept:
+        echo("nothing to prune")
+
+
+@image_app.command("export")
+def export(
+    arch: ArchArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Tarball to write.")],
+    profile: ProfileOpt = None,
+    suite: SuiteOpt = None,
+    from_rootfs: Annotated[Path | None, typer.Option("--from-rootfs", help="The image built from this rootfs.")] = None,
+) -> None:
+    """Write ARCH's current image (with its recipe) to a tarball someone else can 'image import'."""
+    from podrepro import sharing, workflows
+    from podrepro.cli.output import echo
+    from podrepro.engine.podman import engine
+    from podrepro.images import BaseSource
+
+    cfg = _cfg(suite=suite)
+    source = workflows.rootfs_source(from_rootfs) if from_rootfs else BaseSource()
+    t = workflows.target(cfg, arch, profile, source)
+    with engine() as eng:
+        sharing.export(eng, t.recipe.tag, output)
+    echo(f"exported {t.recipe.tag} to {output}")
+
+
+@image_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="A tarball from 'podrepro image export'.")]) -> None:
+    """Load an exported image after checking its recipe, platform and integrity."""
+    from podrepro import sharing, workflows
+    from podrepro.cli.output import echo
+    from podrepro.engine.podman import engine
+
+    cfg = _cfg()
+    with engine() as eng, workflows.builder(cfg, eng) as b:
+        tag = sharing.import_archive(eng, b, file)
+    echo(f"imported {tag}")
+
+
+@image_app.command("push")
+def push(
+    image: Annotated[str, typer.Argument(help="Image tag, or an architecture (= its current image).")],
+    ref: Annotated[str, typer.Argument(help="Destination, e.g. registry.example/team/podrepro:arm.")],
+    profile: ProfileOpt = None,
+) -> None:
+    """Push a podrepro image to a registry."""
+    from podrepro import sharing
+    from podrepro.cli.output import echo
+    from podrepro.engine.podman import engine
+
+    cfg = _cfg()
+    tag = sharing.resolve_ref(cfg, image, profile)
+    with engine() as eng:
+        sharing.push(eng, tag, ref)
+    echo(f"pushed {tag} to {ref}")
+
+
+@image_app.command("pull")
+def pull(ref: Annotated[str, typer.Argument(help="A podrepro image in a registry.")]) -> None:
+    """Pull a podrepro image, verify its recipe and platform, and store it under its content tag."""
+    from podrepro import sharing, workflows
+    from podrepro.cli.output import echo
+    from podrepro.engine.podman import engine
+
+    cfg = _cfg()
+    with engine() as eng, workflows.builder(cfg, eng) as b:
+        tag = sharing.pull(eng, b, ref)
+    echo(f"pulled {ref} as {tag}")

@@ -13,7 +13,7 @@ import typer
 try:
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover - older typer
-    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from podrepro import __version__
 from podrepro.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PodreproError

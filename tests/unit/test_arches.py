@@ -13,7 +13,7 @@ REQUIRED = {"arm", "armel", "arm64", "mips", "mips64el", "i386", "ppc64el", "s39
 
 
 def test_required_arches_present() -> None:
-    assert REQUIRED <= set(arches.aliases())
+    assert set(arches.aliases()) >= REQUIRED
 
 
 @pytest.mark.parametrize("arch", arches.ARCHES, ids=lambda a: a.alias)

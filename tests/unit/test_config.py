@@ -128,3 +128,9 @@ def test_src_flag_must_be_a_directory(tmp_path: Path) -> None:
         config.resolve({}, src=f, environ={}, user_file=tmp_path / "none.toml")
     with pytest.raises(UsageError, match="no such directory"):
         config.resolve({}, src=tmp_path / "nope", environ={}, user_file=tmp_path / "none.toml")
+
+
+def test_default_profile_spelling_coexists_with_profile_tables(tmp_path: Path) -> None:
+    c = _resolve(tmp_path, project='default_profile = "mine"\n[profile.mine]\ntest = ["make", "check"]\n')
+    assert c["profile"] == "mine" and c.source("profile").startswith("project")
+    assert c.profiles["mine"]["test"] == ["make", "check"]

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: `sudo scripts/test-all.sh` on a Debian 12 machine.
+#
+#   1. scripts/setup-host.sh installs podman, buildah, qemu-user-static, mmdebstrap, ... and
+#      creates/configures an unprivileged user (default podrepro-ci) for rootless podman
+#   2. a venv with podrepro + dev tools; ruff; mypy --strict; unit tests
+#   3. the e2e suite AS THAT USER (rootless podman, real qemu via binfmt_misc, images
+#      bootstrapped from the host's Debian mirror), then the root-only binfmt tests
+#
+# Environment: PODREPRO_CI_USER (default podrepro-ci), PODREPRO_SKIP_E2E=1 (lint + unit only),
+# PODREPRO_PYTEST_ARGS (extra pytest args for the e2e run), PODREPRO_SKIP_VM=1 (skip the VM stage).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+CI_USER="${PODREPRO_CI_USER:-podrepro-ci}"
+T0=$(date +%s)
+stage() { printf '\n==== [%4ds] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: run as root (sudo scripts/test-all.sh): it installs packages and creates the test user" >&2
+    exit 2
+fi
+
+stage "host setup"
+bash "$HERE/scripts/setup-host.sh" --user "$CI_USER" --create-user
+
+CI_UID=$(id -u "$CI_USER")
+CI_HOME=$(getent passwd "$CI_USER" | cut -d: -f6)
+WORK=/var/tmp/podrepro-ci
+SRC="$WORK/src"
+VENV="$WORK/venv"
+
+stage "copy of the checkout for $CI_USER, venv"
+install -d -m 0755 "$WORK"
+rm -rf "$SRC"
+mkdir -p "$SRC"
+# the working tree as committed + uncommitted changes, without caches
+tar -C "$HERE" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache \
+    --exclude=.pytest_cache --exclude=.ruff_cache --exclude=.hypothesis --exclude=build --exclude=dist -cf - . \
+    | tar -C "$SRC" -xf -
+chown -R "$CI_USER:" "$SRC"
+if [ ! -x "$VENV/bin/python" ]; then
+    rm -rf "$VENV"
+    /usr/bin/python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+"$VENV/bin/pip" install -q "$SRC[dev]" 2>&1 | grep -v -i "warning" || true
+"$VENV/bin/pip" install -q --force-reinstall --no-deps "$SRC" 2>&1 | grep -v -i "warning" || true
+chmod -R a+rX "$VENV"
+
+as_user() {
+    runuser -u "$CI_USER" -- env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME="$CI_HOME" \
+        USER="$CI_USER" LOGNAME="$CI_USER" XDG_RUNTIME_DIR="/run/user/$CI_UID" LANG=C.UTF-8 \
+        PODREPRO_AUDIT_LOG="${PODREPRO_AUDIT_LOG:-}" CI="${CI:-}" "$@"
+}
+
+stage "lint: ruff + mypy --strict"
+(cd "$SRC" && "$VENV/bin/ruff" check podrepro tests bench scripts && "$VENV/bin/mypy" --strict podrepro)
+
+stage "wheel contents (containerfiles shipped inside)"
+(cd "$SRC" && "$VENV/bin/python" -m pip wheel -q --no-deps -w "$WORK/dist" . >/dev/null \
+    && "$VENV/bin/python" -m zipfile -l "$WORK"/dist/podrepro-*.whl | grep -E "containerfiles/.*Containerfile" )
+
+stage "unit tests (as $CI_USER)"
+as_user sh -c "cd '$SRC' && python -m pytest -q -p no:cacheprovider tests/unit"
+
+if [ "${PODREPRO_SKIP_E2E:-0}" = "1" ]; then
+    stage "e2e skipped (PODREPRO_SKIP_E2E=1)"
+    exit 0
+fi
+
+AUDIT="$WORK/audit.jsonl"
+: > "$AUDIT"
+chown "$CI_USER:" "$AUDIT"
+stage "e2e tests, rootless, as $CI_USER"
+as_user env PODREPRO_AUDIT_LOG="$AUDIT" sh -c "cd '$SRC' && python -m pytest -p no:cacheprovider --e2e -m 'e2e and not root' tests/e2e ${PODREPRO_PYTEST_ARGS:-}"
+
+stage "e2e tests that need root (binfmt registration), containers as $CI_USER"
+(cd "$SRC" && PODREPRO_TEST_USER="$CI_USER" PODREPRO_TEST_PYTHON="$VENV/bin/python" PODREPRO_AUDIT_LOG="$AUDIT" \
+    "$VENV/bin/python" -m pytest -p no:cacheprovider --e2e -m root tests/e2e)
+
+stage "privilege audit over every command the e2e suite ran"
+PODREPRO_AUDIT_LOG="$AUDIT" "$VENV/bin/python" -m pytest -q -p no:cacheprovider --e2e "$SRC/tests/e2e/test_zz_audit.py"
+
+if [ "${PODREPRO_SKIP_VM:-0}" != "1" ] && [ -x "$SRC/tests/hosts/vm_stage.sh" ]; then
+    stage "VM stage: rootless podman 5 over cgroup v2 (Debian trixie guest)"
+    bash "$SRC/tests/hosts/vm_stage.sh" "$SRC"
+fi
+
+stage "all stages passed"

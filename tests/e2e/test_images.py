@@ -1,0 +1,245 @@
+"""Issue 4 end to end: rootless bootstrap from the host's Debian mirror, profile layers, the
+content-hash cache, export/import, push/pull against a real local registry, concurrency and
+interruption. Images are real and shared across tests in one session (they are expensive)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import REPO, no_leftover_containers, podman, podrepro
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _inspect(ref: str) -> dict[str, object]:
+    cp = podman("image", "inspect", ref)
+    assert cp.returncode == 0, cp.stderr.decode()
+    data: list[dict[str, object]] = json.loads(cp.stdout)
+    return data[0]
+
+
+@pytest.mark.parametrize("arch, platform, uname", [
+    ("arm", "linux/arm/v7", "armv7l"),
+    ("mips", "linux/mipsle", "mips"),
+])
+def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> None:
+    r = podrepro("image", "build", arch, "--json", cwd=REPO / "examples" / "wordsize", timeout=3600)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    tag = first["tag"]
+    assert tag.startswith(f"localhost/podrepro/generic:{arch}-")
+    info = _inspect(tag)
+    assert info["Os"] == "linux" and info["Architecture"] == platform.split("/")[1]
+    labels = info["Labels"]
+    assert isinstance(labels, dict)
+    assert labels["io.podrepro.platform"] == platform
+    recipe = json.loads(labels["io.podrepro.recipe"])
+    assert recipe["kind"] == "profile" and recipe["profile"] == "generic"
+    # the base is there too, with the arch's platform
+    base = [t for t in _tags() if t.startswith(f"localhost/podrepro/base:{arch}-")]
+    assert base, _tags()
+    # uname -m inside
+    run = podrepro("run", arch, "--", "uname", "-m", cwd=REPO / "examples" / "wordsize")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == uname
+    # second call: a cache hit, nothing rebuilt
+    t0 = time.monotonic()
+    again = podrepro("image", "build", arch, "--json", cwd=REPO / "examples" / "wordsize")
+    elapsed = time.monotonic() - t0
+    assert again.returncode == 0, again.stderr
+    hit = json.loads(again.stdout)
+    assert hit["tag"] == tag and hit["built"] is False
+    print(f"cache hit for {arch} took {elapsed:.2f}s")
+
+
+def _tags() -> list[str]:
+    cp = podman("images", "--format", "{{.Repository}}:{{.Tag}}")
+    return cp.stdout.decode().split()
+
+
+def test_generic_profile_compiles_factorial_on_arm() -> None:
+    r = podrepro("run", "arm", "--", "sh", "-c", "gcc -O2 -o /tmp/factorial factorial.c && /tmp/factorial",
+                 cwd=REPO / "examples", env={"PODREPRO_PROFILE": "generic"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Result: 2432902008176640000"
+
+
+@pytest.fixture(scope="module")
+def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real armhf root filesystem tarball, exported from the bootstrapped base image."""
+    r = podrepro("image", "build", "arm", "--profile", "base", "--json", timeout=3600)
+    assert r.returncode == 0, r.stderr
+    base = json.loads(r.stdout)["tag"]
+    out = tmp_path_factory.mktemp("rootfs") / "armhf-rootfs.tar"
+    name = f"podrepro-test-export-{os.getpid()}"
+    cp = podman("create", "--platform", "linux/arm/v7", "--pull=never", "--name", name, base, "true")
+    assert cp.returncode == 0, cp.stderr.decode()
+    try:
+        ex = podman("export", "-o", str(out), name)
+        assert ex.returncode == 0, ex.stderr.decode()
+    finally:
+        podman("rm", "-f", name)
+    return out
+
+
+def _from_rootfs(rootfs: Path) -> str:
+    r = podrepro("image", "build", "arm", "--profile", "base", "--from-rootfs", str(rootfs), "--json")
+    assert r.returncode == 0, r.stderr
+    return str(json.loads(r.stdout)["tag"])
+
+
+def test_from_rootfs_then_export_rm_import_roundtrip(rootfs_tar: Path, tmp_path: Path) -> None:
+    tag = _from_rootfs(rootfs_tar)
+    labels_before = _inspect(tag)["Labels"]
+    out = tmp_path / "arm.tar"
+    ex = podrepro("image", "export", "arm", "--profile", "base", "--from-rootfs", str(rootfs_tar), "-o", str(out))
+    assert ex.returncode == 0, ex.stderr
+    assert out.stat().st_size > 10_000_000
+    rm = podrepro("image", "rm", tag)
+    assert rm.returncode == 0, rm.stderr
+    assert tag not in _tags()
+    im = podrepro("image", "import", str(out))
+    assert im.returncode == 0, im.stderr
+    assert tag in _tags()
+    assert _inspect(tag)["Labels"] == labels_before
+    run = podman("run", "--rm", "--platform", "linux/arm/v7", "--pull=never", "--network", "none", tag, "uname", "-m")
+    assert run.stdout.decode().strip() == "armv7l"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        pytest.fail("docker-registry is not installed (scripts/setup-host.sh installs it for the tests)")
+    port = _free_port()
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path}/data\n"
+                   f"http:\n  addr: 127.0.0.1:{port}\n")
+    p = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_push_rm_pull_roundtrip(rootfs_tar: Path, registry: str) -> None:
+    tag = _from_rootfs(rootfs_tar)
+    ref = f"{registry}/podrepro/base:arm-test"
+    push = podrepro("image", "push", tag, ref)
+    assert push.returncode == 0, push.stderr
+    rm = podrepro("image", "rm", tag)
+    assert rm.returncode == 0, rm.stderr
+    pull = podrepro("image", "pull", ref)
+    assert pull.returncode == 0, pull.stderr
+    assert tag in _tags(), "pull restores the image under its content-hash tag"
+    assert _inspect(tag)["Architecture"] == "arm"
+
+
+def _unique_project(tmp_path: Path, token: str) -> Path:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    # the token makes the recipe (and so the tag) unique to this test run
+    (proj / "tiny.Containerfile").write_text(
+        f"ARG BASE\nFROM ${{BASE}}\n# {token}\nRUN sleep 8 && echo {token} > /podrepro-token\n")
+    (proj / "podrepro.toml").write_text('default_profile = "tiny"\n[profile.tiny]\ncontainerfile = "tiny.Containerfile"\n'
+                                        'test = ["cat", "/podrepro-token"]\n')
+    return proj
+
+
+def test_two_concurrent_builds_build_once(tmp_path: Path, unique: str) -> None:
+    proj = _unique_project(tmp_path, unique)
+    env = dict(os.environ, PODREPRO_PROGRESS="plain")
+    procs = [subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm", "--json"], cwd=proj,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=1800) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    results = [json.loads(o[0]) for o in outs]
+    assert results[0]["tag"] == results[1]["tag"]
+    assert sorted(r["built"] for r in results) == [False, True], results
+    assert any("waiting" in o[1] for o in outs), "the second process waited on the lock"
+    podrepro("image", "rm", results[0]["tag"])
+
+
+def _wait_for(path_text: callable, timeout: float) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_layer_build_leaves_nothing(tmp_path: Path, unique: str, sig: int) -> None:
+    proj = _unique_project(tmp_path, unique)
+    err = tmp_path / "err.txt"
+    with open(err, "w") as ef:
+        p = subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm"], cwd=proj,
+                             stdout=subprocess.PIPE, stderr=ef, text=True, start_new_session=True,
+                             env=dict(os.environ, PODREPRO_PROGRESS="plain"))
+        _wait_for(lambda: "layer:" in err.read_text(), 300)
+        time.sleep(4)  # inside the RUN step now
+        os.killpg(p.pid, sig) if sig == signal.SIGINT else p.send_signal(sig)
+        rc = p.wait(timeout=120)
+    assert rc != 0
+    text = err.read_text()
+    assert "Traceback" not in text
+    tags = _tags()
+    assert not [t for t in tags if unique in t or t.startswith("localhost/podrepro/tmp:")], tags
+    assert no_leftover_containers() == []
+    # the lock is free again: the next build goes through
+    again = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=1800)
+    assert again.returncode == 0, again.stderr
+    podrepro("image", "rm", json.loads(again.stdout)["tag"])
+
+
+def test_sigint_during_bootstrap_leaves_nothing(tmp_path: Path) -> None:
+    err = tmp_path / "err.txt"
+    env = dict(os.environ, PODREPRO_PROGRESS="plain", PODREPRO_VARIANT="essential")
+    before = set(Path("/tmp").glob("mmdebstrap.*"))
+    with open(err, "w") as ef:
+        p = subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm", "--profile", "base",
+                              "--rebuild"], stdout=subprocess.PIPE, stderr=ef, text=True,
+                             start_new_session=True, env=env)
+        _wait_for(lambda: "bootstrap:" in err.read_text(), 120)
+        time.sleep(15)
+        os.killpg(p.pid, signal.SIGINT)
+        rc = p.wait(timeout=180)
+    assert rc != 0
+    assert "Traceback" not in err.read_text()
+    assert not [t for t in _tags() if t.startswith("localhost/podrepro/tmp:")]
+    assert subprocess.run(["pgrep", "-u", str(os.getuid()), "mmdebstrap"], capture_output=True).returncode == 1
+    time.sleep(2)
+    assert set(Path("/tmp").glob("mmdebstrap.*")) - before == set()
+
+
+def test_image_ls_json_reports_current_images() -> None:
+    r = podrepro("image", "ls", "--json", cwd=REPO / "examples" / "wordsize")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    generic_arm = [x for x in rows if x["arch"] == "arm" and x["profile"] == "generic"]
+    assert generic_arm and all(k in generic_arm[0] for k in ("tag", "hash", "size", "created", "last_used", "status"))
+    assert any(x["status"] == "current" for x in generic_arm)

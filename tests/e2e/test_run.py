@@ -1,0 +1,233 @@
+"""Issue 5 end to end: run/shell/build/test in emulated containers, for real."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import no_leftover_containers, podrepro
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("arch, uname", [("arm", "armv7l"), ("mips", "mips")])
+def test_run_uname(arch: str, uname: str, project: Path) -> None:
+    r = podrepro("run", arch, "--", "uname", "-m", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == uname
+
+
+def test_exit_code_and_argv_pass_through(project: Path) -> None:
+    r = podrepro("run", "arm", "--", "sh", "-c", 'printf "%s|" "$@"; exit 7', "sh", "a b", "$(id)", "';x")
+    assert r.returncode == 7
+    assert r.stdout == "a b|$(id)|';x|"
+
+
+def test_command_not_found_is_127(project: Path) -> None:
+    r = podrepro("run", "arm", "--", "no-such-command-here", cwd=project)
+    assert r.returncode == 127
+
+
+def test_same_directory_and_ownership(project: Path) -> None:
+    sub = project / "src"
+    r = podrepro("run", "arm", "--", "sh", "-c", "pwd; touch made-inside; id -u", cwd=sub)
+    assert r.returncode == 0, r.stderr
+    pwd, uid = r.stdout.split()
+    assert pwd == str(sub)
+    assert int(uid) == os.getuid()
+    st = (sub / "made-inside").stat()
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+
+
+def test_network_off_by_default_and_on_with_flag(project: Path) -> None:
+    off = podrepro("run", "arm", "--", "ls", "/sys/class/net", cwd=project)
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split() == ["lo"]
+    on = podrepro("run", "--network", "arm", "--", "ls", "/sys/class/net", cwd=project)
+    assert on.returncode == 0, on.stderr
+    assert len(on.stdout.split()) > 1
+
+
+def test_env_passthrough(project: Path) -> None:
+    r = podrepro("run", "-e", "FOO=bar baz", "-e", "FROM_HOST", "arm", "--", "sh", "-c", 'echo "$FOO|$FROM_HOST"',
+                 cwd=project, env={"FROM_HOST": "hosted"})
+    assert r.stdout.strip() == "bar baz|hosted"
+
+
+def test_cpu_model_reaches_qemu(project: Path) -> None:
+    # QEMU_CPU picks the emulated CPU; cortex-a7 vs the default (max) differ in /proc/cpuinfo's part number
+    r = podrepro("run", "--cpu", "cortex-a7", "arm", "--", "sh", "-c", 'echo "$QEMU_CPU"; grep -m1 "CPU part" /proc/cpuinfo || true',
+                 cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "cortex-a7"
+    bad = podrepro("run", "--cpu", "no-such-cpu", "arm", "--", "true", cwd=project)
+    assert bad.returncode != 0
+
+
+def test_example_reproduces_the_32bit_bug_on_arm(project: Path) -> None:
+    # natively, all tests pass (plain cc: no cmake needed on the host)
+    for t in ("checksum", "y2038", "wire"):
+        exe = project / f"native-{t}"
+        subprocess.run(["cc", "-o", str(exe), f"tests/test_{t}.c", "src/checksum.c", "src/dates.c", "src/wire.c",
+                        "-Isrc"], cwd=project, check=True)
+        assert subprocess.run([str(exe)], capture_output=True).returncode == 0, t
+    b = podrepro("build", "arm", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert (project / "build-podrepro-arm" / "test_checksum").exists()
+    r = podrepro("test", "arm", cwd=project, timeout=1800)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "checksum (Failed)" in out, out
+    assert "y2038 (Failed)" in out, out
+    assert "sizeof(long) = 4" in out
+    # files written by the build belong to the user
+    assert (project / "build-podrepro-arm").stat().st_uid == os.getuid()
+
+
+def test_filter_runs_only_named_test_on_mips(project: Path) -> None:
+    b = podrepro("build", "mips", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    r = podrepro("test", "mips", "--filter", "wire", cwd=project, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out  # the endianness bug does not show on little-endian mips
+    assert "100% tests passed, 0 tests failed out of 1" in out
+    assert "checksum" not in out
+    r2 = podrepro("test", "mips", "--filter", "checksum", cwd=project, timeout=1800)
+    assert r2.returncode != 0
+    assert "out of 1" in r2.stdout + r2.stderr
+    # per-arch build directories never overwrite each other
+    assert (project / "build-podrepro-mips").is_dir()
+
+
+def test_shell_through_a_pty(project: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(project)
+        os.execvp(sys.executable, [sys.executable, "-m", "podrepro", "shell", "arm"])
+    out = b""
+    sent = False
+    deadline = time.monotonic() + 300
+    status = None
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            out += chunk
+        if not sent and (b"$ " in out or b"# " in out):
+            os.write(fd, b"uname -m; touch probe; exit 3\n")
+            sent = True
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = st
+            break
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert sent, out
+    assert b"armv7l" in out, out
+    assert os.waitstatus_to_exitcode(status) == 3
+    st = (project / "probe").stat()
+    assert st.st_uid == os.getuid()
+    assert no_leftover_containers() == []
+
+
+RECORDER = """#!/bin/sh
+# records the argv it received, one NUL-terminated element each, per arch
+out="$PODREPRO_RECORD_DIR/$(basename "$0")-$PODREPRO_ARCH.argv"
+printf '%s\\0' "$@" > "$out"
+"""
+
+
+@pytest.fixture
+def fake_webkit(tmp_path: Path) -> Path:
+    """A tiny stand-in for a WebKit checkout: the two scripts record their argv."""
+    root = tmp_path / "WebKit"
+    (root / "Tools" / "Scripts").mkdir(parents=True)
+    for s in ("build-jsc", "run-javascriptcore-tests"):
+        p = root / "Tools" / "Scripts" / s
+        p.write_text(RECORDER)
+        p.chmod(0o755)
+    (root / "light.Containerfile").write_text("ARG BASE\nFROM ${BASE}\n")
+    # the real jsc profile, but on a light image: this test is about the argv, not about g++
+    (root / "podrepro.toml").write_text('default_profile = "jsc"\n[profile.jsc]\ncontainerfile = "light.Containerfile"\n'
+                                        'env = ["PODREPRO_RECORD_DIR={src}/rec"]\n')
+    (root / "rec").mkdir()
+    return root
+
+
+def _recorded(root: Path, script: str, arch: str) -> list[str]:
+    data = (root / "rec" / f"{script}-{arch}.argv").read_bytes()
+    return data.split(b"\0")[:-1] and [x.decode() for x in data.split(b"\0")[:-1]]
+
+
+@pytest.mark.parametrize("arch", ["arm", "mips"])
+def test_jsc_profile_argv(fake_webkit: Path, arch: str) -> None:
+    b = podrepro("build", arch, cwd=fake_webkit, timeout=1800)
+    assert b.returncode == 0, b.stderr
+    assert _recorded(fake_webkit, "build-jsc", arch) == [
+        "--release", "--jsc-only",
+        "--cmakeargs=-DENABLE_STATIC_JSC=ON -DENABLE_JIT=OFF -DENABLE_C_LOOP=ON -DENABLE_WEBASSEMBLY=OFF"
+        " -DENABLE_SAMPLING_PROFILER=OFF -DUSE_SYSTEM_MALLOC=ON",
+    ]
+    t = podrepro("test", arch, "--filter", "stress/array-*.js", cwd=fake_webkit, timeout=1800)
+    assert t.returncode == 0, t.stderr
+    assert _recorded(fake_webkit, "run-javascriptcore-tests", arch) == [
+        "--no-build", "--no-fail-fast", "--release", "--memory-limited", "--jsc-only", "--no-testmasm",
+        "--no-testair", "--no-testb3", "--no-testdfg", "--no-testapi", "--no-jit-stress-tests",
+        f"--json-output=WebKitBuild/podrepro-{arch}/jsc-test-results.json", "--filter", "stress/array-*.js",
+    ]
+    assert (fake_webkit / "WebKitBuild" / f"podrepro-{arch}").is_dir()
+
+
+def test_hostile_filter_is_data_not_code(fake_webkit: Path) -> None:
+    evil = "'; touch pwned #"
+    t = podrepro("test", "arm", "--filter", evil, "--", "$(id)", "`id`", "a;b", cwd=fake_webkit, timeout=1800)
+    assert t.returncode == 0, t.stderr
+    argv = _recorded(fake_webkit, "run-javascriptcore-tests", "arm")
+    assert argv[-5:] == ["--filter", evil, "$(id)", "`id`", "a;b"]
+    assert not (fake_webkit / "pwned").exists()
+    assert not list(fake_webkit.rglob("pwned"))
+
+
+def test_timeout_multiplier_reaches_the_harness(fake_webkit: Path) -> None:
+    (fake_webkit / "Tools" / "Scripts" / "run-javascriptcore-tests").write_text(
+        '#!/bin/sh\necho "JSCTEST_timeout=$JSCTEST_timeout"\n')
+    r = podrepro("test", "arm", "--timeout-multiplier", "2", cwd=fake_webkit, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    assert "JSCTEST_timeout=600" in r.stdout
+
+
+def test_unknown_arch_and_missing_command(project: Path) -> None:
+    r = podrepro("run", "armv9", "--", "true", cwd=project)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: unknown architecture 'armv9'; known: arm, mips")
+    r = podrepro("run", "arm", cwd=project)
+    assert r.returncode == 2 and "needs a command" in r.stderr
+
+
+def test_ccache_dir_is_used(project: Path) -> None:
+    b = podrepro("build", "arm", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stderr
+    s = podrepro("run", "arm", "--", "sh", "-c", "ccache -s | head -20; echo CCACHE_DIR=$CCACHE_DIR", cwd=project)
+    assert "CCACHE_DIR=/var/cache/podrepro-ccache" in s.stdout
+    cache_root = Path(os.environ.get("PODREPRO_CACHE_DIR") or Path.home() / ".cache" / "podrepro")
+    files = list((cache_root / "ccache" / "arm").rglob("*"))
+    assert len(files) > 3, "ccache wrote objects to the per-arch cache dir"
+
+
+def test_no_containers_left_behind() -> None:
+    assert no_leftover_containers() == []
+    assert shutil.which("podman")
