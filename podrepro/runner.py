@@ -104,6 +104,10 @@ def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str
         path = "/usr/lib/ccache:" + path
         env["CCACHE_DIR"] = CCACHE_MOUNT
         env["CCACHE_BASEDIR"] = str(spec.project_root)
+        # Debian's masquerade dir has gcc/g++ but no cc/c++, which CMake picks first; CMake
+        # (>= 3.17) reads these to put ccache in front of whatever compiler it chose
+        env["CMAKE_C_COMPILER_LAUNCHER"] = "ccache"
+        env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
     env["PATH"] = path
     if spec.cpu:
         env["QEMU_CPU"] = spec.cpu

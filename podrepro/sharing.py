@@ -34,7 +34,7 @@ class Row:
     size: int
     created: str
     last_used: str
-    status: str           # current | stale
+    status: str           # current | custom | stale
     id: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,29 +60,48 @@ def current_tags(cfg: Config) -> set[str]:
 
 
 def list_rows(cfg: Config, engine: Podman, paths: Paths) -> list[Row]:
+    """Every podrepro image with its status:
+    current — what the current configuration uses; custom — built from --from-rootfs/--base
+    (or on such a base), kept by ``prune`` unless ``--all``; stale — an older recipe."""
     idx = images.Index(paths).all()
     current = current_tags(cfg)
+    infos = [i for i in engine.list_images(f"{images.LABEL}.hash")]
+    custom_bases: set[str] = set()
+    for info in infos:
+        rec = _recipe(info)
+        if rec.get("kind") == "base" and rec.get("source") in ("rootfs", "ref"):
+            blob = json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
+            custom_bases.add(hashlib.sha256(blob).hexdigest())
     rows: list[Row] = []
-    for info in engine.list_images(f"{images.LABEL}.hash"):
+    for info in infos:
+        rec = _recipe(info)
         for tag in info.tags:
             if not tag.startswith(images.REPO + "/") or tag.startswith(images.TMP_REPO + ":"):
                 continue
-            rec = idx.get(tag, {})
+            if tag in current:
+                status = "current"
+            elif rec.get("source") in ("rootfs", "ref") or rec.get("base") in custom_bases:
+                status = "custom"
+            else:
+                status = "stale"
+            entry = idx.get(tag, {})
             lb = info.labels
-            base_live = tag in current or _is_base_of_current(tag, current, engine)
             rows.append(Row(
                 tag=tag, arch=lb.get(f"{images.LABEL}.arch", "?"), profile=lb.get(f"{images.LABEL}.profile", "?"),
                 kind=lb.get(f"{images.LABEL}.kind", "?"), hash=lb.get(f"{images.LABEL}.hash", "?"),
-                size=info.size, created=rec.get("created") or info.created, last_used=rec.get("last_used", ""),
-                status="current" if base_live else "stale", id=info.id[:12],
+                size=info.size, created=entry.get("created") or info.created, last_used=entry.get("last_used", ""),
+                status=status, id=info.id[:12],
             ))
     rows.sort(key=lambda r: (r.arch, r.profile, r.tag))
     return rows
 
 
-def _is_base_of_current(tag: str, current: set[str], engine: Podman) -> bool:
-    """A base built with --from-rootfs/--base is current while a current profile image sits on it."""
-    return False
+def _recipe(info: ImageInfo) -> dict[str, Any]:
+    try:
+        rec = json.loads(info.labels.get(f"{images.LABEL}.recipe", "{}"))
+        return rec if isinstance(rec, dict) else {}
+    except ValueError:
+        return {}
 
 
 def resolve_ref(cfg: Config, ref: str, profile: str | None) -> str:
@@ -109,7 +128,7 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
     break a run in progress."""
     removed, kept = [], []
     for r in list_rows(cfg, engine, paths):
-        if r.status == "current" and not all_:
+        if r.status in ("current", "custom") and not all_:
             continue
         if dry_run:
             removed.append(r.tag)

@@ -106,7 +106,7 @@ def reproduce(
     """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success)."""
     from podrepro import config, runner
     from podrepro.engine import process
-    from podrepro.engine.podman import PODMAN, Podman
+    from podrepro.engine.podman import PODMAN, Podman, storage_lists_image
 
     arch = lookup(arch_name)
     if mode == "run" and not args:
@@ -119,7 +119,10 @@ def reproduce(
     paths = get_paths()
 
     tag = t.recipe.tag
-    if process.run([PODMAN, "image", "exists", tag]).returncode != 0:
+    present = storage_lists_image(tag)
+    if present is None:
+        present = process.run([PODMAN, "image", "exists", tag]).returncode == 0
+    if not present:
         with Podman() as eng:
             ensure_image(cfg, eng, t)
     else:

@@ -8,12 +8,14 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
-# typer >= 0.2x vendors click as typer._click; older typer uses click itself
+# typer < 0.25 (pinned: newer typer imports pydantic on every parse) uses click; newer typer
+# vendors it as typer._click
 try:
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - older typer
-    from click.exceptions import ClickException, UsageError  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - typer >= 0.25
+    from typer._click.exceptions import ClickException, UsageError  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 from podrepro import __version__
 from podrepro.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, PodreproError
@@ -71,12 +73,26 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+_command: TyperGroup | None = None
+
+
+def _click_command() -> TyperGroup:
+    """The click command, built once per process: ``app()`` rebuilds it from the signatures on
+    every call (~0.2 s), which in-process callers (the fuzz tests) would pay each time."""
+    global _command
+    if _command is None:
+        cmd = typer.main.get_command(app)
+        assert isinstance(cmd, TyperGroup)
+        _command = cmd
+    return _command
+
+
 def run_cli(argv: list[str] | None = None, prog: str = "podrepro") -> int:
     """Run the CLI in-process and return the exit code (used by main and by the fuzz tests)."""
     from podrepro.cli.output import error
 
     try:
-        rv = app(args=argv, prog_name=prog, standalone_mode=False)
+        rv = _click_command().main(args=argv, prog_name=prog, standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except PodreproError as e:
         error(e.message, e.hint)
@@ -96,4 +112,10 @@ def run_cli(argv: list[str] | None = None, prog: str = "podrepro") -> int:
         error("interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        return EXIT_ERROR
+    except OSError as e:
+        # a path the user gave that the OS refuses (name too long, symlink loop, no permission)
+        name = str(e.filename) if e.filename is not None else ""
+        what = (name[:120] + "..." if len(name) > 120 else name) or "error"
+        error(f"{what}: {e.strerror or e}")
         return EXIT_ERROR

@@ -301,6 +301,39 @@ class Podman:
         return process.run(argv, timeout=timeout)
 
 
+def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> bool | None:
+    """Fast path for "is this image in the local store?" on every run: read containers/storage's
+    image list directly (~1 ms) instead of asking podman (~50-100 ms).
+
+    Returns True/False when the default rootless store answers, None when it cannot (another
+    graphroot configured, root, unknown layout): then the caller asks podman."""
+    env = os.environ if environ is None else environ
+    if os.geteuid() == 0 or env.get("CONTAINERS_STORAGE_CONF"):
+        return None
+    conf_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    conf = conf_home / "containers" / "storage.conf"
+    try:
+        if conf.is_file() and any(ln.strip().startswith(("graphroot", "rootless_storage_path"))
+                                  for ln in conf.read_text().splitlines()):
+            return None
+    except OSError:
+        return None
+    root = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "containers" / "storage"
+    found_any = False
+    for driver in ("overlay", "vfs"):
+        f = root / f"{driver}-images" / "images.json"
+        try:
+            data = json.loads(f.read_bytes())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return None
+        found_any = True
+        if isinstance(data, list) and any(tag in (img.get("names") or []) for img in data if isinstance(img, dict)):
+            return True
+    return False if found_any else None
+
+
 @contextlib.contextmanager
 def engine() -> Iterator[Podman]:
     p = Podman()
