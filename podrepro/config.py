@@ -23,6 +23,11 @@ from podrepro.errors import ConfigError, UsageError
 
 PROJECT_FILE = "podrepro.toml"
 MAX_CONFIG_BYTES = 256 * 1024
+# suite and mirror end up as mmdebstrap's positional arguments, and mmdebstrap parses options
+# anywhere on its command line: a value starting with '-' (e.g. --customize-hook=...) would run
+# a command on the host. Only plain names and URLs get through.
+SUITE_RE = re.compile(r"(auto|[a-z][a-z0-9.+-]{0,63})?")
+MIRROR_RE = re.compile(r"auto|(https?://|file:/)[^\s]+")
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,10 @@ def coerce(name: str, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: '{name}' is not a sensible value")
     if s.choices and raw not in s.choices:
         raise ConfigError(f"{where}: '{name}' must be one of {', '.join(s.choices)}, not {raw!r}")
+    if name == "suite" and not SUITE_RE.fullmatch(raw):
+        raise ConfigError(f"{where}: 'suite' must be a Debian suite name such as bookworm, not {raw!r}")
+    if name == "mirror" and raw and not MIRROR_RE.fullmatch(raw):
+        raise ConfigError(f"{where}: 'mirror' must be an http://, https:// or file:/ URL, not {raw!r}")
     return raw
 
 
@@ -172,7 +181,8 @@ def _check_table(data: dict[str, Any], text: str, display: str, project: bool) -
     return out
 
 
-def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path) -> dict[str, dict[str, Any]]:
+def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
+                    project: bool = False) -> dict[str, dict[str, Any]]:
     profs = data.get("profile", {})
     if not isinstance(profs, dict):
         return {}  # `profile = "NAME"`: the setting, checked by _check_table
@@ -210,6 +220,11 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path) -
                 raise ConfigError(f"{display}:{_key_line(text, 'containerfile')}: "
                                   f"profile '{name}': Containerfile {body['containerfile']!r} not found",
                                   hint=f"create it or fix the path (relative to {base})")
+            if project and not cf.is_relative_to(base.resolve()):
+                # its directory becomes the build context: a project may not send host files there
+                raise ConfigError(f"{display}:{_key_line(text, 'containerfile')}: "
+                                  f"profile '{name}': Containerfile {body['containerfile']!r} is outside the project",
+                                  hint="keep the Containerfile inside the project directory")
             body["containerfile"] = str(cf)
         if "build_dir" in body and (Path(body["build_dir"]).is_absolute() or ".." in Path(body["build_dir"]).parts):
             raise ConfigError(f"{display}:{_key_line(text, 'build_dir')}: build_dir must stay inside the project")
@@ -248,9 +263,13 @@ def resolve(
 
         user_file = get_paths().config_file
     if src is not None:
-        if not src.exists():
+        try:
+            exists, is_dir = src.exists(), src.is_dir()
+        except OSError as e:  # name too long, symlink loop, no permission
+            raise UsageError(f"--src {str(src)[:120]}: {e.strerror}") from None
+        if not exists:
             raise UsageError(f"--src {src}: no such directory")
-        if not src.is_dir():
+        if not is_dir:
             raise UsageError(f"--src {src}: not a directory")
         root, pfile = src.resolve(), (src / PROJECT_FILE if (src / PROJECT_FILE).is_file() else None)
     else:
@@ -269,7 +288,7 @@ def resolve(
         data, text = load_toml(pfile, disp)
         for k, v in _check_table(data, text, disp, project=True).items():
             values[k] = Value(v, f"project {pfile}")
-        profiles.update(_check_profiles(data, text, disp, pfile.parent))
+        profiles.update(_check_profiles(data, text, disp, pfile.parent, project=True))
     for s in SETTINGS:
         var = "PODREPRO_" + s.name.upper()
         if var in environ and environ[var] != "":

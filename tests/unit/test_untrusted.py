@@ -1,0 +1,349 @@
+"""Untrusted project config and bad files (issue 6, items 2 and 3), without an engine.
+
+A podrepro.toml comes with a checkout someone else wrote. It may pick profiles, packages and
+commands that run *inside* the container; it must never widen what the container may touch on the
+host: no host paths outside the project, no capabilities, no --privileged, no host network, no other
+user namespace, no options smuggled into the host-side tools (mmdebstrap, podman build).
+
+The end-to-end path is exercised in-process: ``run_cli`` composes the real ``podman run`` argv and
+hands it to the (stubbed) ``process.exec_``; a strict parser then checks every option in it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from podrepro import config, runner, workflows
+from podrepro.cli.main import run_cli
+from podrepro.engine import bootstrap, podman, process
+from podrepro.errors import EXIT_USAGE, ConfigError, PodreproError
+
+# ---- a strict reader of the ``podman run`` argv podrepro builds ---------------------------------
+
+VALUED = {"--platform", "--network", "--security-opt", "--label", "--name", "--volume", "--tmpfs", "--env",
+          "--workdir"}
+FLAGS = {"--rm", "--pull=never", "-i", "-t", "--userns=keep-id"}
+
+
+@dataclass
+class RunArgv:
+    options: list[tuple[str, str | None]]
+    image: str
+    command: list[str]
+
+    def values(self, name: str) -> list[str]:
+        return [v for k, v in self.options if k == name and v is not None]
+
+
+def parse_run(argv: Sequence[str]) -> RunArgv:
+    """Every token before the image must be an option podrepro is known to emit; anything else
+    (--privileged, --cap-add, --device, -v, --userns=host, ...) fails here."""
+    assert list(argv[:2]) == ["podman", "run"], argv
+    opts: list[tuple[str, str | None]] = []
+    i = 2
+    while i < len(argv):
+        a = argv[i]
+        if a in FLAGS:
+            opts.append((a, None))
+            i += 1
+        elif a in VALUED:
+            opts.append((a, argv[i + 1]))
+            i += 2
+        else:
+            assert not a.startswith("-"), f"unexpected podman option {a!r} in {argv}"
+            return RunArgv(opts, a, list(argv[i + 1:]))
+    raise AssertionError(f"no image in {argv}")
+
+
+def assert_confined(argv: Sequence[str], root: Path, cache: Path, *, host_network: bool = False) -> RunArgv:
+    r = parse_run(argv)
+    names = [k for k, _ in r.options]
+    assert "--privileged" not in names and "--cap-add" not in names
+    assert names.count("--userns=keep-id") == 1, "files created inside belong to the user"
+    assert r.values("--security-opt") in ([], ["label=disable"])
+    nets = r.values("--network")
+    assert nets in ([], ["none"]) or (host_network and nets == ["host"]), nets
+    root_s = str(root)
+    for vol in r.values("--volume"):
+        src, _, dst = vol.partition(":")
+        ok_project = src == root_s and dst == root_s
+        ok_ccache = Path(src).is_relative_to(cache / "ccache") and dst == runner.CCACHE_MOUNT
+        assert ok_project or ok_ccache, f"volume {vol!r} is neither the project nor the ccache dir"
+    assert r.values("--tmpfs") == [f"{runner.HOME_IN_CONTAINER}:rw,exec,mode=1777"]
+    (wd,) = r.values("--workdir")
+    assert Path(wd) == root or Path(wd).is_relative_to(root), wd
+    assert r.image.startswith("localhost/podrepro/"), r.image
+    return r
+
+
+# ---- in-process harness -------------------------------------------------------------------------
+
+class Exec(Exception):
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__("exec")
+        self.argv = argv
+
+
+@dataclass
+class Harness:
+    tmp: Path
+    calls: list[list[str]] = field(default_factory=list)
+
+    @property
+    def cache(self) -> Path:
+        return self.tmp / "cache"
+
+    def cli(self, argv: list[str], cwd: Path) -> tuple[int, str, list[str] | None]:
+        """(exit code, stderr, the argv podrepro exec'd or None)."""
+        err = io.StringIO()
+        old = Path.cwd()
+        os.chdir(cwd)
+        try:
+            with redirect_stdout(io.StringIO()), redirect_stderr(err):
+                code = run_cli(argv)
+            execd = None
+        except Exec as e:
+            code, execd = 0, e.argv
+        finally:
+            os.chdir(old)
+        return code, err.getvalue(), execd
+
+
+@pytest.fixture
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+
+    def run(argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        h.calls.append(list(argv))
+        if list(argv[1:3]) == ["image", "exists"]:
+            return subprocess.CompletedProcess(list(argv), 0, b"", b"")  # the image is there: no build
+        raise PodreproError(f"(test) unexpected command {argv}")
+
+    def popen(argv: Sequence[str], **kw: Any) -> NoReturn:
+        raise PodreproError(f"(test) unexpected command {argv}")
+
+    def exec_(argv: Sequence[str], **kw: Any) -> NoReturn:
+        raise Exec(list(argv))
+
+    monkeypatch.setattr(process, "run", run)
+    monkeypatch.setattr(process, "popen", popen)
+    monkeypatch.setattr(process, "exec_", exec_)
+    monkeypatch.setattr(podman, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
+    monkeypatch.setattr(workflows, "check_binfmt", lambda arch: None)
+    for k in list(os.environ):
+        if k.startswith("PODREPRO_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("PODREPRO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PODREPRO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PODREPRO_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    yield h
+
+
+def _project(tmp: Path, toml: str | bytes, files: dict[str, str] | None = None) -> Path:
+    proj = tmp / "checkout"
+    proj.mkdir(exist_ok=True)
+    for name, text in (files or {}).items():
+        (proj / name).parent.mkdir(parents=True, exist_ok=True)
+        (proj / name).write_text(text)
+    p = proj / "podrepro.toml"
+    p.write_bytes(toml if isinstance(toml, bytes) else toml.encode())
+    return proj
+
+
+# ---- hostile files are refused: one line, exit 2 ------------------------------------------------
+
+HOSTILE = [
+    *[(f"{k} = true\n", "not allowed in a project file") for k in sorted(config.PROJECT_FORBIDDEN)],
+    *[(f'[profile.x]\n{k} = ["SYS_ADMIN"]\n', "not allowed in a profile") for k in sorted(config.PROJECT_FORBIDDEN)],
+    ('network = "host"\n', "not allowed in a project file"),
+    ('volumes = ["/:/host"]\n', "not allowed"),
+    ('[profile.x]\nbuild_dir = "../outside"\n', "build_dir must stay inside the project"),
+    ('[profile.x]\nbuild_dir = "/etc"\n', "build_dir must stay inside the project"),
+    ('[profile.x]\nbuild_dir = "{src}/../x"\n', "build_dir must stay inside the project"),
+    ('[profile.x]\ncontainerfile = "/etc/passwd"\n', "outside the project"),
+    ('[profile.x]\ncontainerfile = "../elsewhere/Containerfile"\n', "outside the project"),
+    ('[profile.x]\ncontainerfile = "missing.Containerfile"\n', "not found"),
+    # option injection into mmdebstrap (which parses options after its positional arguments)
+    ('suite = "--customize-hook=touch /tmp/pwned"\n', "'suite' must be a Debian suite name"),
+    ('suite = "bookworm --include=x"\n', "'suite' must be a Debian suite name"),
+    ('mirror = "--setup-hook=touch /tmp/pwned"\n', "'mirror' must be an http"),
+    ('mirror = "http://127.0.0.1/debian --customize-hook=id"\n', "'mirror' must be an http"),
+    # wrong types, unknown keys, syntax
+    ('network = "yes please"\n', "must be true or false"),
+    ('timeout_multiplier = [1]\n', "must be a number"),
+    ('env = "A=1"\nenv = "B=2"\n', ""),
+    ('[profile.x]\npackages = "gcc"\n', "must be a list of strings"),
+    ('[profile.x]\nbuild = 5\n', "must be a command"),
+    ('[profile.x]\nccache = "yes"\n', "must be true or false"),
+    ('[profile.x]\ntimeout_base = -1\n', "whole number of seconds"),
+    ('[profile.x]\nentrypoint = "/bin/sh"\n', "unknown profile key 'entrypoint'"),
+    ('[profile."../../x"]\nbuild = "true"\n', "profile name"),
+    ('[profile]\nx = 1\n', "must be a table"),
+    ('podman_args = ["--privileged"]\n', "unknown key 'podman_args'"),
+    ('[[profile]]\nname = "x"\n', ""),
+    ('suite = "bookworm"\n[suite]\n', ""),
+    ('\x00 = 1\n', ""),
+]
+
+
+@pytest.mark.parametrize("toml, needle", HOSTILE, ids=[t[0].splitlines()[0][:40] for t in HOSTILE])
+def test_hostile_project_file_refused(tmp_path: Path, toml: str, needle: str) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "Containerfile").write_text("FROM x\n")
+    proj = _project(tmp_path, toml)
+    with pytest.raises(ConfigError) as e:
+        config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
+    assert e.value.exit_code == EXIT_USAGE
+    assert needle in e.value.message, e.value.message
+    assert "\n" not in e.value.message and e.value.message.startswith("podrepro.toml")
+
+
+def test_containerfile_symlink_out_of_the_project_refused(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "Containerfile").write_text("FROM x\n")
+    proj = _project(tmp_path, '[profile.x]\ncontainerfile = "link/Containerfile"\n')
+    (proj / "link").symlink_to(tmp_path / "secrets")
+    with pytest.raises(ConfigError, match="outside the project"):
+        config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
+
+
+def test_user_config_may_point_anywhere(tmp_path: Path) -> None:
+    """The user's own config file is trusted: its Containerfiles may live anywhere."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "Containerfile").write_text("FROM x\n")
+    uf = tmp_path / "cfg" / "config.toml"
+    uf.parent.mkdir()
+    uf.write_text(f'[profile.x]\ncontainerfile = "{tmp_path}/mine/Containerfile"\n')
+    c = config.resolve({}, cwd=tmp_path, environ={}, user_file=uf)
+    assert c.profiles["x"]["containerfile"] == str(tmp_path / "mine" / "Containerfile")
+
+
+@pytest.mark.parametrize("flag, value", [("--suite", "--customize-hook=id"), ("--mirror", "--setup-hook=id"),
+                                         ("--mirror", "ftp://x/debian")])
+def test_host_tool_option_injection_from_flags_or_env(tmp_path: Path, flag: str, value: str) -> None:
+    name = flag.lstrip("-")
+    with pytest.raises(ConfigError):
+        config.resolve({name: value}, cwd=tmp_path, environ={}, user_file=tmp_path / "none.toml")
+    with pytest.raises(ConfigError):
+        config.resolve({}, cwd=tmp_path, environ={f"PODREPRO_{name.upper()}": value},
+                       user_file=tmp_path / "none.toml")
+
+
+def test_valid_suite_and_mirror_still_accepted(tmp_path: Path) -> None:
+    c = config.resolve({"suite": "bookworm", "mirror": "http://127.0.0.1:3142/debian"}, cwd=tmp_path, environ={},
+                       user_file=tmp_path / "none.toml")
+    argv = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", c["suite"], "minbase", c["mirror"]))
+    assert argv[-3:] == ["bookworm", "-", "http://127.0.0.1:3142/debian"]
+    assert all(not a.startswith("-") or a == "-" for a in argv[-3:])
+
+
+BAD_FILES: list[tuple[str, bytes]] = [
+    ("syntax", b'suite = "bookworm\n'),
+    ("wrong type", b"network = 3\n"),
+    ("unknown key", b"colour = 'blue'\n"),
+    ("not utf-8", b'suite = "\xff\xfe"\n'),
+    ("huge", b"# " + b"x" * (config.MAX_CONFIG_BYTES + 10) + b"\n"),
+    ("missing Containerfile", b'[profile.x]\ncontainerfile = "nope.Containerfile"\n'),
+    ("privileged", b"privileged = true\n"),
+    ("binary junk", os.urandom(64).replace(b"\n", b" ") + b"\n"),
+]
+
+
+@pytest.mark.parametrize("cmd", [["config", "show"], ["run", "arm", "--", "true"], ["image", "build", "arm"],
+                                 ["test", "mips"], ["image", "ls"]])
+@pytest.mark.parametrize("kind, data", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_project_file_is_one_line_exit_2(harness: Harness, kind: str, data: bytes, cmd: list[str]) -> None:
+    proj = _project(harness.tmp, data)
+    code, err, execd = harness.cli(cmd, proj)
+    assert execd is None, "nothing ran"
+    assert code == 2, (kind, code, err)
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    assert not [c for c in harness.calls if c[1:2] != ["image"]], harness.calls
+
+
+# ---- hostile-but-valid projects: whatever they say, the argv stays confined ---------------------
+
+VALID_HOSTILE = """
+default_profile = "evil"
+network = false
+env = ["PATH=/evil", "LD_PRELOAD=/x.so", "A=--privileged"]
+cpu = "max"
+[profile.evil]
+extends = "generic"
+build_dir = "out/{arch}"
+env = ["--volume=/:/host", "X=$(id)", "HOME=/root", "--cap-add=ALL"]
+build = ["--privileged", "--volume", "/:/host"]
+test = "sh -c 'id; cat /etc/shadow' --network=host"
+shell = "--userns=host"
+"""
+
+
+@pytest.mark.parametrize("cmd", [["run", "arm", "--", "--privileged", "-v", "/:/host"], ["build", "arm"],
+                                 ["test", "arm", "--filter", "--cap-add=ALL"], ["shell", "mips"],
+                                 ["run", "--network", "arm", "--", "true"]])
+def test_valid_hostile_project_stays_confined(harness: Harness, cmd: list[str]) -> None:
+    proj = _project(harness.tmp, VALID_HOSTILE)
+    code, err, argv = harness.cli(cmd, proj / "out" if (proj / "out").is_dir() else proj)
+    assert argv is not None, (code, err)
+    r = assert_confined(argv, proj.resolve(), harness.cache)
+    # the hostile strings are data: in --env values or after the image, never options
+    assert "--env" in [k for k, _ in r.options]
+    if cmd[0] == "run" and cmd[1] != "--network":
+        assert r.command == ["--privileged", "-v", "/:/host"]
+    if cmd[0] == "run" and cmd[1] == "--network":
+        assert r.values("--network") == [], "--network gives the private network, not the host's"
+    assert not (harness.tmp / "host").exists()
+
+
+def test_host_network_only_from_the_command_line(harness: Harness) -> None:
+    proj = _project(harness.tmp, 'network = true\n')
+    _, err, argv = harness.cli(["run", "arm", "--", "true"], proj)
+    assert argv is not None, err
+    assert parse_run(argv).values("--network") == []  # private network, not the host's
+    _, err, argv = harness.cli(["run", "--host-network", "arm", "--", "true"], proj)
+    assert argv is not None, err
+    assert_confined(argv, proj.resolve(), harness.cache, host_network=True)
+    assert parse_run(argv).values("--network") == ["host"]
+
+
+_env_item = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\"\\"),
+                    min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(env=st.lists(_env_item.map(lambda s: "A=" + s), max_size=4),
+       command=st.lists(_env_item, min_size=1, max_size=4))
+def test_generated_profiles_stay_confined(harness: Harness, env: list[str], command: list[str]) -> None:
+    toml = ('default_profile = "g"\n[profile.g]\nenv = [' + ", ".join(f'"{e}"' for e in env) + "]\n"
+            "build = [" + ", ".join(f'"{c}"' for c in command) + "]\n")
+    proj = _project(harness.tmp, toml)
+    code, err, argv = harness.cli(["build", "arm"], proj)
+    assert argv is not None, (code, err)
+    r = assert_confined(argv, proj.resolve(), harness.cache)
+    assert r.command == command
+
+
+def test_parse_run_rejects_what_podrepro_must_never_emit() -> None:
+    base = ["podman", "run", "--rm", "--userns=keep-id", "--workdir", "/p", "--tmpfs",
+            f"{runner.HOME_IN_CONTAINER}:rw,exec,mode=1777"]
+    for bad in (["--privileged"], ["--cap-add", "SYS_ADMIN"], ["--device", "/dev/kvm"], ["-v", "/:/h"],
+                ["--security-opt", "seccomp=unconfined"], ["--network", "host"], ["--volume", "/etc:/etc"]):
+        with pytest.raises(AssertionError):
+            assert_confined([*base, *bad, "localhost/podrepro/x:y", "true"], Path("/p"), Path("/c"))
+    assert_confined([*base, "localhost/podrepro/x:y", "true"], Path("/p"), Path("/c"))
