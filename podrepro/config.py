@@ -52,6 +52,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cpu", str, "", "emulated CPU model (QEMU_CPU), empty = qemu's default"),
     Setting("env", list, [], "environment variables passed into containers (NAME or NAME=VALUE)"),
     Setting("progress", str, "auto", "progress display", ("auto", "plain", "none")),
+    Setting("binfmt_mode", str, "host",
+            "how foreign binaries find qemu: 'host' = the host's binfmt_misc handler (podrepro binfmt "
+            "register), 'private' = a handler private to each container (Linux >= 6.7, no root, no host "
+            "change), 'auto' = the host's when usable, else private", ("host", "private", "auto")),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -468,6 +468,7 @@ class Builder:
             volumes=[f"{debs}:/var/cache/apt/archives"],
         )
         started = _now()
+        started_ticks = process.boot_ticks()
         try:
             self.progress.step("layer", f"{profile.name} on {base.tag}")
             rc = self._run_logged(argv, log)
@@ -484,6 +485,8 @@ class Builder:
             self._kill_children()
             with contextlib.suppress(Exception):
                 self.engine.remove_image(tmp, force=True)
+            with contextlib.suppress(Exception):
+                process.kill_orphaned_build_steps(started_ticks)
             with contextlib.suppress(Exception):
                 self.cleanup_build_containers(started)
             raise

@@ -38,6 +38,7 @@ class RunSpec:
     cpu: str = ""
     selinux: bool = False
     name: str | None = None
+    extra_args: tuple[str, ...] = ()   # podman options before the image (privbinfmt.prepare)
 
 
 def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
@@ -148,6 +149,7 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
     argv += ["--workdir", str(spec.workdir)]
+    argv += list(spec.extra_args)
     argv.append(spec.image)
     argv += list(spec.command)
     return argv

@@ -87,6 +87,13 @@ def check_binfmt(arch: Arch) -> None:
         ensure(arch, interactive=stdin_is_tty())
 
 
+def host_handler_usable(arch: Arch) -> bool:
+    """The host's binfmt_misc can run ``arch`` (the same reading ensure_handler does; no subprocess)."""
+    from podrepro import binfmt
+
+    return binfmt.analyze(binfmt.read_state(), arch, binfmt.detect_distro()).usable
+
+
 def reproduce(
     mode: str,
     arch_name: str,
@@ -102,9 +109,10 @@ def reproduce(
     mirror: str | None = None,
     filt: str | None = None,
     timeout_multiplier: float | None = None,
+    private_binfmt: bool = False,
 ) -> None:
     """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success)."""
-    from podrepro import config, runner
+    from podrepro import config, privbinfmt, runner
     from podrepro.engine import process
     from podrepro.engine.podman import PODMAN, Podman, storage_lists_image
 
@@ -113,9 +121,13 @@ def reproduce(
         raise UsageError("run needs a command: podrepro run ARCH -- CMD [ARGS...]",
                          hint=f"for an interactive shell use 'podrepro shell {arch.alias}'")
     cfg = config.resolve({"profile": profile, "suite": suite, "mirror": mirror, "network": network,
-                          "cpu": cpu, "timeout_multiplier": timeout_multiplier}, src=src)
+                          "cpu": cpu, "timeout_multiplier": timeout_multiplier,
+                          "binfmt_mode": "private" if private_binfmt else None}, src=src)
     t = target(cfg, arch.alias, None)
-    check_binfmt(arch)
+    binfmt_mode = (privbinfmt.resolve_mode(cfg["binfmt_mode"], host_usable=lambda: host_handler_usable(arch))
+                   if arch.emulated else "host")
+    if binfmt_mode == "host":
+        check_binfmt(arch)
     paths = get_paths()
 
     tag = t.recipe.tag
@@ -158,6 +170,9 @@ def reproduce(
         env=runner.parse_env([*cfg["env"], *(env or [])], os.environ), tty=tty,
         interactive=(mode == "shell") or stdin_is_tty(), ccache_dir=ccache_dir, cpu=cfg["cpu"],
         selinux=runner.selinux_enforcing(),
+        # keep-id's default user is the host user: the shim starts as root and drops to it
+        extra_args=tuple(privbinfmt.prepare(arch, paths, user=(os.getuid(), os.getgid())))
+        if binfmt_mode == "private" else (),
     )
     argv = runner.run_argv(PODMAN, spec, runner.container_env(spec, t.profile, vals, mult))
     if mode == "shell" and not stdin_is_tty():

@@ -23,6 +23,18 @@ fi
 
 stage "host setup"
 bash "$HERE/scripts/setup-host.sh" --user "$CI_USER" --create-user
+# test-only tools: a real OCI registry for push/pull, a native compiler for the example's
+# native run, static libc for the zero-sudo shim, rsync for the VM stage
+TEST_PKGS=(docker-registry gcc libc6-dev rsync procps)
+missing=()
+for p in "${TEST_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# the package starts a registry as a service on hosts with an init system; tests run their own
+pkill -x docker-registry 2>/dev/null || true
 
 CI_UID=$(id -u "$CI_USER")
 CI_HOME=$(getent passwd "$CI_USER" | cut -d: -f6)

@@ -17,6 +17,7 @@ CpuOpt = Annotated[str | None, typer.Option("--cpu", help="Emulated CPU model (Q
 TmOpt = Annotated[float | None, typer.Option("--timeout-multiplier", help="Scale test timeouts for emulation (default from config: 4).")]
 SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of the base image.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
+PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False}
 
@@ -25,17 +26,19 @@ def register(app: typer.Typer) -> None:
     @app.command("shell")
     def shell(arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
               host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-              suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+              suite: SuiteOpt = None, mirror: MirrorOpt = None,
+              private_binfmt: PrivOpt = False) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
         from podrepro import workflows
 
         workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
+                            private_binfmt=private_binfmt)
 
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-            suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Options go before ARCH; everything after ARCH is the command, passed as is (never
@@ -43,30 +46,34 @@ def register(app: typer.Typer) -> None:
         from podrepro import workflows
 
         workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
+                            private_binfmt=private_binfmt)
 
     @app.command("build", context_settings=PASS)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-              suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+              suite: SuiteOpt = None, mirror: MirrorOpt = None,
+              private_binfmt: PrivOpt = False) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
         from podrepro import workflows
 
         workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror)
+                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
+                            private_binfmt=private_binfmt)
 
     @app.command("test", context_settings=PASS)
     def test(ctx: typer.Context, arch: ArchArg,
              filter_: Annotated[str | None, typer.Option("--filter", "-f", help="Only tests matching PATTERN (passed to the test program as data).")] = None,
              profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-             timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None) -> None:
+             timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
+             private_binfmt: PrivOpt = False) -> None:
         """Run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...]."""
         from podrepro import workflows
 
         workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            filt=filter_, timeout_multiplier=timeout_multiplier)
+                            filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt)
 
 
 def _strip(args: list[str]) -> list[str]:

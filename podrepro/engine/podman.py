@@ -231,7 +231,11 @@ class Podman:
         if variant:
             argv += ["--variant", variant]
         for k, v in sorted(labels.items()):
-            argv += ["--change", f"LABEL {k}={json.dumps(v)}"]
+            # podman import's --change parser strips quotes but keeps backslash escapes, so a
+            # quoted JSON value would arrive mangled: values go unquoted (and so may not hold spaces)
+            if any(c.isspace() for c in k + v):
+                raise EngineError(f"label {k}={v!r} contains white space, which podman import cannot carry")
+            argv += ["--change", f"LABEL {k}={v}"]
         argv += ["--change", f'CMD ["{cmd}"]', "-", ref]
         return argv
 

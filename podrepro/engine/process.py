@@ -111,3 +111,61 @@ def which(name: str) -> str | None:
     import shutil
 
     return shutil.which(name)
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/PID/stat's starttime uses."""
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+_KEEP = frozenset({"conmon", "catatonit", "slirp4netns", "pasta", "pasta.avx2", "podman", "fuse-overlayfs",
+                   "rootlessport", "aardvark-dns", "netavark"})
+
+
+def kill_orphaned_build_steps(since_ticks: int) -> list[int]:
+    """Kill RUN-step processes that an interrupted ``podman build`` left running.
+
+    buildah does not stop a RUN step's container when it is interrupted: the step's processes
+    are reparented to init and keep running (and keep the layer's mount busy). They are
+    recognisable: ours, parent 1, started after the build began, in a mount namespace that is
+    neither ours nor the rootless pause process's, and not podman's own helpers. Containers of
+    ``podman run`` are children of conmon, so they are never touched."""
+    uid = os.getuid()
+    try:
+        own_mnt = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return []
+    pause_mnt = set()
+    victims: list[int] = []
+    procs = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = os.stat(f"/proc/{d}")
+            if st.st_uid != uid:
+                continue
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            ppid, start = int(fields[1]), int(fields[19])
+            mnt = os.readlink(f"/proc/{d}/ns/mnt")
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm == "catatonit":
+            pause_mnt.add(mnt)
+        procs.append((int(d), comm, ppid, start, mnt))
+    for pid, comm, ppid, start, mnt in procs:
+        if ppid == 1 and start >= since_ticks and mnt != own_mnt and mnt not in pause_mnt and comm not in _KEEP:
+            victims.append(pid)
+    import signal
+
+    for pid in victims:
+        log.info("killing orphaned build step %d", pid)
+        try:
+            os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return victims

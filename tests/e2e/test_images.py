@@ -48,6 +48,12 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     # the base is there too, with the arch's platform
     base = [t for t in _tags() if t.startswith(f"localhost/podrepro/base:{arch}-")]
     assert base, _tags()
+    # the bootstrapped base carries its recipe intact (self-consistent with its hash and platform)
+    from podrepro import sharing
+
+    for b in base:
+        binfo = _inspect(b)
+        assert sharing.check_labels(dict(binfo["Labels"]), str(binfo["Architecture"]), b)[1] == b  # type: ignore[arg-type]
     # uname -m inside
     run = podrepro("run", arch, "--", "uname", "-m", cwd=REPO / "examples" / "wordsize")
     assert run.returncode == 0, run.stderr
@@ -210,6 +216,10 @@ def test_signal_during_layer_build_leaves_nothing(tmp_path: Path, unique: str, s
     tags = _tags()
     assert not [t for t in tags if unique in t or t.startswith("localhost/podrepro/tmp:")], tags
     assert no_leftover_containers() == []
+    # buildah leaves an interrupted RUN step running; podrepro must have killed it
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", f"echo {unique}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "orphaned RUN-step processes: " + left.stdout
     # the lock is free again: the next build goes through
     again = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=1800)
     assert again.returncode == 0, again.stderr

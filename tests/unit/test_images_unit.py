@@ -1,0 +1,174 @@
+"""Recipes, tags, the cache index and import-archive checks, without an engine."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from podrepro import images, sharing
+from podrepro.arches import lookup
+from podrepro.engine.podman import storage_lists_image
+from podrepro.errors import PodreproError
+from podrepro.paths import Paths
+from podrepro.profiles import BUILTINS, resolve_profile
+
+
+def test_recipe_hash_is_stable_and_mirror_independent() -> None:
+    arm = lookup("arm")
+    a = images.base_recipe(arm, "bookworm", "minbase")
+    b = images.base_recipe(arm, "bookworm", "minbase")
+    assert a.digest == b.digest and len(a.hash12) == 12
+    assert a.tag == f"localhost/podrepro/base:arm-{a.hash12}"
+    assert "mirror" not in json.dumps(a.data)
+    assert images.base_recipe(arm, "trixie", "minbase").digest != a.digest
+    assert images.base_recipe(arm, "bookworm", "buildd").digest != a.digest
+    assert images.base_recipe(lookup("armel"), "bookworm", "minbase").digest != a.digest
+
+
+def test_profile_recipe_depends_on_containerfile_bytes_and_packages(tmp_path: Path) -> None:
+    base = images.base_recipe(lookup("mips"), "bookworm", "minbase")
+    g = images.profile_recipe(base, BUILTINS["generic"])
+    assert g.tag.startswith("localhost/podrepro/generic:mips-")
+    assert g.data["base"] == base.digest
+    cf = tmp_path / "x.Containerfile"
+    cf.write_text("ARG BASE\nFROM ${BASE}\n")
+    p1 = resolve_profile("x", {"x": {"containerfile": str(cf)}})
+    r1 = images.profile_recipe(base, p1)
+    cf.write_text("ARG BASE\nFROM ${BASE}\nRUN true\n")
+    r2 = images.profile_recipe(base, p1)
+    assert r1.digest != r2.digest
+    p2 = resolve_profile("x", {"x": {"containerfile": str(cf), "packages": ["zlib1g-dev"]}})
+    assert images.profile_recipe(base, p2).digest != r2.digest
+    # the base profile is the base image itself
+    assert images.profile_recipe(base, BUILTINS["base"]).tag == base.tag
+
+
+def test_from_rootfs_and_ref_change_the_base_hash() -> None:
+    arm = lookup("arm")
+    plain = images.base_recipe(arm, "bookworm", "minbase")
+    rootfs = images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("rootfs", "/x.tar", "ab" * 32))
+    ref = images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("ref", "reg/debian:bookworm"))
+    assert len({plain.digest, rootfs.digest, ref.digest}) == 3
+
+
+def test_labels_carry_the_recipe() -> None:
+    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    lb = r.labels()
+    assert json.loads(lb["io.podrepro.recipe"]) == r.data
+    assert lb["io.podrepro.platform"] == "linux/arm/v7" and lb["io.podrepro.hash"] == r.hash12
+    arch, tag = sharing.check_labels(lb, "arm", "x")
+    assert arch.alias == "arm" and tag == r.tag
+
+
+def test_check_labels_refuses_tampering() -> None:
+    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    lb = r.labels()
+    with pytest.raises(PodreproError, match="says arm"):
+        sharing.check_labels(lb, "mipsle", "x")
+    bad = dict(lb)
+    bad["io.podrepro.recipe"] = bad["io.podrepro.recipe"].replace("bookworm", "trixie")
+    with pytest.raises(PodreproError, match="does not match its hash"):
+        sharing.check_labels(bad, "arm", "x")
+    with pytest.raises(PodreproError, match="not a podrepro image"):
+        sharing.check_labels({}, "arm", "x")
+
+
+def _archive(path: Path, labels: dict[str, str], arch: str = "arm", tags: list[str] | None = None) -> None:
+    conf = json.dumps({"architecture": arch, "os": "linux", "config": {"Labels": labels}}).encode()
+    digest = hashlib.sha256(conf).hexdigest()
+    manifest = json.dumps([{"Config": f"{digest}.json", "RepoTags": tags or [], "Layers": []}]).encode()
+    with tarfile.open(path, "w") as tf:
+        for name, data in ((f"{digest}.json", conf), ("manifest.json", manifest)):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+
+def test_read_archive_and_its_failures(tmp_path: Path) -> None:
+    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    good = tmp_path / "good.tar"
+    _archive(good, r.labels(), tags=[r.tag])
+    meta = sharing.read_archive(good)
+    assert meta.architecture == "arm" and meta.tags == (r.tag,)
+    # truncated
+    trunc = tmp_path / "trunc.tar"
+    trunc.write_bytes(good.read_bytes()[:700])
+    with pytest.raises(PodreproError, match="truncated or not an image archive|no manifest"):
+        sharing.read_archive(trunc)
+    # not a tar at all
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(PodreproError):
+        sharing.read_archive(junk)
+    # a tar without a manifest
+    other = tmp_path / "other.tar"
+    with tarfile.open(other, "w") as tf:
+        ti = tarfile.TarInfo("hello.txt")
+        ti.size = 2
+        tf.addfile(ti, io.BytesIO(b"hi"))
+    with pytest.raises(PodreproError, match="no manifest"):
+        sharing.read_archive(other)
+
+
+def test_index_survives_corruption(tmp_path: Path) -> None:
+    paths = Paths(cache=tmp_path / "c", config=tmp_path / "cfg", state=tmp_path / "s")
+    idx = images.Index(paths)
+    idx.update("t1", hash="h", last_used="now")
+    assert idx.all()["t1"]["hash"] == "h"
+    assert (paths.cache / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    paths.index_file.write_text("{not json")
+    idx2 = images.Index(paths)
+    assert idx2.all() == {}
+    assert idx2.warning and "corrupted" in idx2.warning
+    assert paths.index_file.with_suffix(".json.corrupt").exists()
+    idx2.update("t2", hash="x")
+    assert set(images.Index(paths).all()) == {"t2"}
+
+
+def test_storage_fast_path(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    import os
+
+    if os.geteuid() == 0:
+        assert storage_lists_image("x", env) is None
+        return
+    assert storage_lists_image("x", env) is None  # no store at all: ask podman
+    d = tmp_path / "data" / "containers" / "storage" / "overlay-images"
+    d.mkdir(parents=True)
+    (d / "images.json").write_text(json.dumps([{"id": "1", "names": ["localhost/podrepro/base:arm-x"]}]))
+    assert storage_lists_image("localhost/podrepro/base:arm-x", env) is True
+    assert storage_lists_image("localhost/podrepro/base:arm-y", env) is False
+    (tmp_path / "cfg" / "containers").mkdir(parents=True)
+    (tmp_path / "cfg" / "containers" / "storage.conf").write_text('[storage]\ngraphroot = "/elsewhere"\n')
+    assert storage_lists_image("localhost/podrepro/base:arm-x", env) is None
+
+
+def test_tls_args_only_for_loopback() -> None:
+    assert images.tls_args("127.0.0.1:5000/x:y") == ["--tls-verify=false"]
+    assert images.tls_args("localhost:5000/x") == ["--tls-verify=false"]
+    assert images.tls_args("registry.example/x") == []
+
+
+def test_tmp_tag_orphan_detection() -> None:
+    import os
+
+    assert sharing._tmp_is_orphaned(f"localhost/podrepro/tmp:abc-{os.getpid()}-ff") is False
+    assert sharing._tmp_is_orphaned("localhost/podrepro/tmp:abc-999999999-ff") is True
+
+
+def test_import_argv_labels_are_unquoted_and_exact() -> None:
+    from podrepro.engine.podman import Podman
+    from podrepro.errors import EngineError
+
+    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    argv = Podman("podman").import_argv("arm", "v7", "localhost/x:y", r.labels())
+    assert argv[:7] == ["podman", "import", "--os", "linux", "--arch", "arm", "--variant"]
+    assert f"LABEL io.podrepro.recipe={r.labels()['io.podrepro.recipe']}" in argv
+    assert not any("\\" in a for a in argv)
+    with pytest.raises(EngineError):
+        Podman("podman").import_argv("arm", None, "x", {"k": "a b"})
