@@ -19,7 +19,11 @@ SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of t
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
-PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": False}
+# run: options may come before or after ARCH; anything podrepro does not know, and everything
+# after "--", is the command (use "--" when the command has options podrepro also has, like -e).
+PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "allow_interspersed_args": True}
+# build/test: podrepro's options anywhere before "--"; after it, extra arguments for the program.
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": False, "allow_interspersed_args": True}
 
 
 def register(app: typer.Typer) -> None:
@@ -41,15 +45,15 @@ def register(app: typer.Typer) -> None:
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
-        Options go before ARCH; everything after ARCH is the command, passed as is (never
-        through a shell). The command's exit code is podrepro's."""
+        Everything after "--" is the command, passed as is (never through a shell). The
+        command's exit code is podrepro's."""
         from podrepro import workflows
 
         workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
                             private_binfmt=private_binfmt)
 
-    @app.command("build", context_settings=PASS)
+    @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
@@ -61,7 +65,7 @@ def register(app: typer.Typer) -> None:
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
                             private_binfmt=private_binfmt)
 
-    @app.command("test", context_settings=PASS)
+    @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
              filter_: Annotated[str | None, typer.Option("--filter", "-f", help="Only tests matching PATTERN (passed to the test program as data).")] = None,
              profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
