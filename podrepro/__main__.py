@@ -1,4 +1,4 @@
-from podrepro.cli.main import main
+from podrepro.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -167,7 +167,27 @@ class Index:
     def all(self) -> dict[str, dict[str, Any]]:
         with self._locked():
             images: dict[str, dict[str, Any]] = self._read()["images"]
-            return images
+        # runs only touch a stamp file (no lock, no JSON rewrite on the hot path)
+        for tag, rec in images.items():
+            try:
+                used = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._stamp(tag).stat().st_mtime))
+            except OSError:
+                continue
+            if used > str(rec.get("last_used") or ""):
+                rec["last_used"] = used
+        return images
+
+    def _stamp(self, tag: str) -> Path:
+        return self.paths.cache / "used" / hashlib.sha256(tag.encode()).hexdigest()[:24]
+
+    def touch(self, tag: str) -> None:
+        """Record a use of ``tag`` cheaply: the mtime of a per-tag stamp file."""
+        p = self._stamp(tag)
+        try:
+            os.utime(p)
+        except FileNotFoundError:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.touch()
 
     def update(self, tag: str, **fields: Any) -> None:
         with self._locked():

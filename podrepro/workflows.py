@@ -138,8 +138,8 @@ def reproduce(
         with Podman() as eng:
             ensure_image(cfg, eng, t)
     else:
-        with contextlib.suppress(Exception):
-            images.Index(paths).update(tag, last_used=images._now())
+        with contextlib.suppress(OSError):
+            images.Index(paths).touch(tag)
 
     root = cfg.project_root
     mult = float(cfg["timeout_multiplier"])

@@ -69,8 +69,7 @@ def _one_line_usage(e: UsageError) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    code = run_cli(argv)
-    sys.exit(code)
+    sys.exit(run_cli(argv))
 
 
 _command: TyperGroup | None = None

@@ -19,7 +19,7 @@ def test_wheel_contains_containerfiles_and_entry_point(tmp_path: Path) -> None:
     for cf in (REPO / "containerfiles").glob("*.Containerfile"):
         assert f"podrepro/containerfiles/{cf.name}" in names
     ep = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "podrepro = podrepro.cli.main:main" in zipfile.ZipFile(whl).read(ep).decode()
+    assert "podrepro = podrepro.cli.entry:main" in zipfile.ZipFile(whl).read(ep).decode()
 
 
 def test_builtin_profiles_find_their_containerfiles() -> None:

@@ -1,0 +1,35 @@
+"""The console script. ``podrepro run ARCH -- CMD...`` with no options skips the CLI framework:
+it is the hot path of a reproduction loop, and typer/click's import and parsing would add more
+than podrepro's whole own work. Everything else goes through the typer app."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) >= 4 and args[0] == "run" and args[2] == "--" and not args[1].startswith("-"):
+        sys.exit(_fast_run(args[1], args[3:]))
+    from podrepro.cli.main import run_cli
+
+    sys.exit(run_cli(argv))
+
+
+def _fast_run(arch: str, command: list[str]) -> int:
+    """Exactly what ``podrepro run ARCH -- CMD`` means through typer, minus the parsing."""
+    from podrepro.cli.output import error
+    from podrepro.errors import EXIT_INTERRUPTED, PodreproError
+    from podrepro.workflows import reproduce
+
+    try:
+        reproduce("run", arch, command)
+    except PodreproError as e:
+        error(e.message, e.hint)
+        return e.exit_code
+    except KeyboardInterrupt:
+        error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 1
+    return 0
