@@ -98,7 +98,7 @@ def test_read_archive_and_its_failures(tmp_path: Path) -> None:
     # truncated
     trunc = tmp_path / "trunc.tar"
     trunc.write_bytes(good.read_bytes()[:700])
-    with pytest.raises(PodreproError, match="truncated or not an image archive|no manifest"):
+    with pytest.raises(PodreproError, match=r"truncated or not an image archive|no manifest"):
         sharing.read_archive(trunc)
     # not a tar at all
     junk = tmp_path / "junk.tar"

@@ -26,7 +26,7 @@ def test_run_argv_defaults() -> None:
     i = argv.index("--network")
     assert argv[i + 1] == "none"
     assert "--userns=keep-id" in argv
-    assert ["--volume", "/home/u/proj:/home/u/proj"] == argv[argv.index("--volume"):argv.index("--volume") + 2]
+    assert argv[argv.index("--volume"):argv.index("--volume") + 2] == ["--volume", "/home/u/proj:/home/u/proj"]
     assert argv[argv.index("--workdir") + 1] == "/home/u/proj/src"
     assert "--env" in argv and "A=1" in argv
     for bad in ("--privileged", "--cap-add", "-t", "-i"):
