@@ -134,6 +134,11 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
         argv += ["--network", "host"]
     # "private": podman's default rootless network (slirp4netns or pasta), no flag needed
     argv.append("--userns=keep-id")
+    # a tiny init (catatonit) as PID 1: an emulated process that is PID 1 and gets SIGINT/SIGTERM
+    # with the default action hangs forever (qemu-user re-raises the signal, which the kernel
+    # drops for a namespace's init, then waits for it), so Ctrl-C would leave the run stuck and
+    # its container behind. The cost: a command that cannot be exec'd exits 1, not 126/127.
+    argv.append("--init")
     if spec.selinux:
         # no relabelling of the user's tree (":z" would rewrite every file's label); instead this
         # one container runs unconfined by SELinux. Documented in the README.

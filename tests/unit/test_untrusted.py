@@ -34,7 +34,7 @@ from podrepro.errors import EXIT_USAGE, ConfigError, PodreproError
 
 VALUED = {"--platform", "--network", "--security-opt", "--label", "--name", "--volume", "--tmpfs", "--env",
           "--workdir"}
-FLAGS = {"--rm", "--pull=never", "-i", "-t", "--userns=keep-id"}
+FLAGS = {"--rm", "--pull=never", "-i", "-t", "--userns=keep-id", "--init"}
 
 
 @dataclass
