@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_contains_containerfiles_and_entry_point(tmp_path: Path) -> None:
+    # build from a copy: a build writes egg-info/build dirs into the source tree
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / name, src / name)
+    for d in ("podrepro", "containerfiles"):
+        shutil.copytree(REPO / d, src / d, ignore=shutil.ignore_patterns("__pycache__"))
     cp = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                         "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+                         "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
     assert cp.returncode == 0, cp.stderr
     (whl,) = tmp_path.glob("podrepro-*.whl")
     names = zipfile.ZipFile(whl).namelist()
