@@ -31,9 +31,13 @@ def test_exit_code_and_argv_pass_through(project: Path) -> None:
     assert r.stdout == "a b|$(id)|';x|"
 
 
-def test_command_not_found_is_127(project: Path) -> None:
+def test_command_not_found_fails_with_one_clear_line(project: Path) -> None:
+    # PID 1 is podman's init (catatonit), so signals reach emulated commands; the price is that
+    # a command that cannot be executed exits 1 with catatonit's line instead of podman's 127
     r = podrepro("run", "arm", "--", "no-such-command-here", cwd=project)
-    assert r.returncode == 127
+    assert r.returncode != 0
+    assert "No such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_same_directory_and_ownership(project: Path) -> None:
