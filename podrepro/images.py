@@ -259,12 +259,15 @@ class Progress:
 def terminate_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM (and SIGHUP) into an exception for the duration, so cleanup code runs."""
     def handler(signum: int, frame: object) -> None:
-        raise Interrupted(f"interrupted by signal {signum}", hint="nothing was tagged; run the command again")
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}",
+                          hint="nothing was tagged; run the command again")
 
     old = {}
     if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGTERM, signal.SIGHUP):
-            old[s] = signal.signal(s, handler)
+        # SIGINT too: typer turns a KeyboardInterrupt into a silent exit 130, this says what happened
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(s) is not signal.SIG_IGN:  # e.g. nohup, a background job's SIGINT
+                old[s] = signal.signal(s, handler)
     try:
         yield
     finally:

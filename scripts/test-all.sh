@@ -81,6 +81,7 @@ AUDIT="$WORK/audit.jsonl"
 : > "$AUDIT"
 chown "$CI_USER:" "$AUDIT"
 stage "e2e tests, rootless, as $CI_USER"
+as_user podman info --format "e2e runs as user=$CI_USER (uid $CI_UID) rootless={{.Host.Security.Rootless}} runtime={{.Host.OCIRuntime.Name}} storage={{.Store.GraphDriverName}} cgroups={{.Host.CgroupsVersion}} podman={{.Version.Version}}"
 as_user env PODREPRO_AUDIT_LOG="$AUDIT" sh -c "cd '$SRC' && python -m pytest -p no:cacheprovider --e2e -m 'e2e and not root' tests/e2e ${PODREPRO_PYTEST_ARGS:-}"
 
 stage "e2e tests that need root (binfmt registration), containers as $CI_USER"

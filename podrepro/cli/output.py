@@ -31,9 +31,14 @@ def info(text: str) -> None:
     sys.stderr.flush()
 
 
+def _one_line(text: str) -> str:
+    # some messages embed a library's multi-line text (tarfile's ReadError lists every method)
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def error(message: str, hint: str | None = None) -> None:
-    line = f"error: {message}"
+    line = f"error: {_one_line(message)}"
     if hint:
-        line += f" (hint: {hint})"
+        line += f" (hint: {_one_line(hint)})"
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
