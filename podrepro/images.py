@@ -297,6 +297,7 @@ class Builder:
         self.verbose = verbose
         self.index = Index(paths)
         self._children: list[subprocess.Popen[bytes]] = []
+        self._groups: set[int] = set()  # children started as process-group leaders
 
     # -- locking -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -412,7 +413,9 @@ class Builder:
             lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
             lf.flush()
             err_sink: Any = subprocess.PIPE if self.verbose else lf
-            mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink)
+            # its own process group: on interruption the whole mmdebstrap tree (its unshared child
+            # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
+            mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True)
             assert mm.stdout is not None
             im = self._spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
@@ -426,6 +429,7 @@ class Builder:
             rc_mm = mm.wait()
             rc_im = im.wait()
         self._children.clear()
+        self._groups.clear()
         if rc_mm != 0:
             text = log.read_text(errors="replace")[-20000:]
             kind = bootstrap.classify_failure(text)
@@ -554,20 +558,28 @@ class Builder:
     def _spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
         p = process.popen(argv, **kw)
         self._children.append(p)
+        if kw.get("start_new_session"):
+            self._groups.add(p.pid)
         return p
 
     def _kill_children(self) -> None:
         for p in self._children:
             if p.poll() is None:
                 with contextlib.suppress(OSError):
-                    p.terminate()
+                    if p.pid in self._groups:
+                        os.killpg(p.pid, signal.SIGINT)
+                    else:
+                        p.terminate()
         for p in self._children:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        for pgid in self._groups:
+            _wait_group_gone(pgid, timeout=30)
         self._children.clear()
+        self._groups.clear()
 
     def _run_logged(self, argv: list[str], log: Path) -> int:
         import sys
@@ -587,6 +599,19 @@ class Builder:
             rc = p.wait()
         self._children.remove(p)
         return rc
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Wait until no process of the group is left; SIGKILL whatever still is after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 class _Transient(Exception):
