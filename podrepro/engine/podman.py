@@ -153,6 +153,10 @@ class Podman:
         return self._svc.client()
 
     def image_exists(self, ref: str) -> bool:
+        # the storage fast path answers without starting the service (a cache hit in ~1 ms)
+        fast = storage_lists_image(ref) if ref.startswith("localhost/") else None
+        if fast is not None:
+            return fast
         try:
             return bool(self._client().images.exists(ref))
         except Exception as e:

@@ -64,10 +64,12 @@ install_podrepro() {
     # The wheel the host built from the checkout (see vm_stage.sh), plus its dependencies, from the
     # shared wheelhouse: no index, and --no-compile (byte-compiling rich/pygments costs minutes
     # under TCG; modules compile lazily on import instead).
+    # The venv gets no pip of its own (ensurepip installs and byte-compiles pip: a minute under
+    # TCG); the distribution's pip installs into it with --python.
     rm -rf ~/venv
-    python3 -m venv ~/venv
-    ~/venv/bin/pip install -q --no-index --no-compile --find-links "$ASSETS/wheels" podrepro \
-        && ~/venv/bin/podrepro --version
+    python3 -m venv --without-pip ~/venv
+    python3 -m pip --python ~/venv/bin/python install -q --no-index --no-compile \
+        --find-links "$ASSETS/wheels" podrepro && ~/venv/bin/podrepro --version
 }
 have_podrepro_cmd() { ~/venv/bin/podrepro "$@" --help >/dev/null 2>&1; }
 doctor() {

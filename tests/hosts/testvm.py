@@ -674,7 +674,9 @@ def boot(shares: Sequence[Share], mode: str, cmd: Sequence[str] = (), timeout: f
         log("no cached image for this recipe: building it first")
         img = build_image()
     t0 = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="podrepro-testvm-", dir="/var/tmp"))
+    sweep_stale_runs()
+    tmp = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=RUN_PARENT))
+    (tmp / "owner.pid").write_text(f"{os.getpid()}\n")
     proc: subprocess.Popen[bytes] | None = None
     old_handlers = {s: signal.signal(s, _raise_on_signal) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     if mode == "shell":
@@ -766,7 +768,24 @@ def boot(shares: Sequence[Share], mode: str, cmd: Sequence[str] = (), timeout: f
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+RUN_PARENT = "/var/tmp"
+RUN_PREFIX = "podrepro-testvm-"
+
+
+def sweep_stale_runs() -> None:
+    """Remove run dirs left by a testvm that was SIGKILLed (its QEMU died with it: PDEATHSIG)."""
+    for d in Path(RUN_PARENT).glob(RUN_PREFIX + "*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if not Path(f"/proc/{pid}").exists():
+            log(f"removing stale run dir {d}")
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def clean(all_images: bool) -> None:
+    sweep_stale_runs()
     base = cache_dir() / "images"
     keep = None if all_images else recipe_hash()
     with locked(cache_dir() / "build.lock"):

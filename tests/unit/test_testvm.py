@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shlex
 import subprocess
 import sys
@@ -240,3 +241,19 @@ def test_cli_rejects_run_without_command() -> None:
     with pytest.raises(SystemExit) as e:
         tv.main(["run", "--"])
     assert e.value.code == 2
+
+
+# ---- leftovers of a SIGKILLed run ----
+
+def test_sweep_stale_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tv, "RUN_PARENT", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, live, foreign = (tmp_path / f"{tv.RUN_PREFIX}{n}" for n in ("stale", "live", "foreign"))
+    for d in (stale, live, foreign):
+        d.mkdir()
+    (stale / "owner.pid").write_text(f"{dead.pid}\n")
+    (live / "owner.pid").write_text(f"{os.getpid()}\n")
+    tv.sweep_stale_runs()
+    assert not stale.exists()
+    assert live.exists() and foreign.exists()  # a running testvm's dir, and one without a pid file
