@@ -341,6 +341,14 @@ class Builder:
                 return self._build_layer(recipe, base, profile, t0)
             return self._build_base(recipe, source, t0)
 
+    def _record(self, tag: str, **fields: Any) -> None:
+        """Index a freshly built image. The index is a cache: failing to write it (a full disk)
+        must not turn a built, verified, tagged image into a failed command."""
+        try:
+            self.index.update(tag, **fields)
+        except OSError as e:
+            _warn(f"could not update the image index in {self.paths.cache}: {e.strerror}; {tag} is built")
+
     def _touch(self, recipe: Recipe) -> None:
         with contextlib.suppress(OSError, PodreproError):
             self.index.update(recipe.tag, last_used=_now())
@@ -365,7 +373,7 @@ class Builder:
             with contextlib.suppress(Exception):
                 self.engine.remove_image(tmp, force=True)
             raise
-        self.index.update(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
+        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
         self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
@@ -430,6 +438,9 @@ class Builder:
             rc_im = im.wait()
         self._children.clear()
         self._groups.clear()
+        if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
+            # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
+            _warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
         if rc_mm != 0:
             text = log.read_text(errors="replace")[-20000:]
             kind = bootstrap.classify_failure(text)
@@ -517,7 +528,7 @@ class Builder:
             with contextlib.suppress(Exception):
                 self.cleanup_build_containers(started)
             raise
-        self.index.update(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
+        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
         self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
@@ -599,6 +610,13 @@ class Builder:
             rc = p.wait()
         self._children.remove(p)
         return rc
+
+
+def _warn(text: str) -> None:
+    import sys
+
+    sys.stderr.write(f"warning: {text}\n")
+    sys.stderr.flush()
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:

@@ -115,6 +115,6 @@ def run_cli(argv: list[str] | None = None, prog: str = "podrepro") -> int:
     except OSError as e:
         # a path the user gave that the OS refuses (name too long, symlink loop, no permission)
         name = str(e.filename) if e.filename is not None else ""
-        what = (name[:120] + "..." if len(name) > 120 else name) or "error"
-        error(f"{what}: {e.strerror or e}")
+        what = name[:120] + "..." if len(name) > 120 else name
+        error(f"{what}: {e.strerror or e}" if what else str(e.strerror or e))
         return EXIT_ERROR
