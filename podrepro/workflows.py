@@ -110,6 +110,7 @@ def reproduce(
     filt: str | None = None,
     timeout_multiplier: float | None = None,
     private_binfmt: bool = False,
+    image: str | None = None,
 ) -> None:
     """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success)."""
     from podrepro import config, privbinfmt, runner
@@ -130,10 +131,12 @@ def reproduce(
         check_binfmt(arch)
     paths = get_paths()
 
-    tag = t.recipe.tag
+    tag = image or t.recipe.tag
     present = storage_lists_image(tag)
     if present is None:
         present = process.run([PODMAN, "image", "exists", tag]).returncode == 0
+    if not present and image:
+        raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
     if not present:
         with Podman() as eng:
             ensure_image(cfg, eng, t)

@@ -35,7 +35,7 @@ root() { "${SUDO[@]}" "$@"; }
 if [ "$INSTALL" -eq 1 ]; then
     if command -v apt-get >/dev/null; then
         PKGS=(podman buildah skopeo runc crun conmon uidmap slirp4netns fuse-overlayfs
-              qemu-user-static binfmt-support mmdebstrap debian-archive-keyring arch-test
+              catatonit qemu-user-static binfmt-support mmdebstrap debian-archive-keyring arch-test
               python3-venv python3-pip pipx sudo)
         missing=()
         for p in "${PKGS[@]}"; do
@@ -49,7 +49,7 @@ if [ "$INSTALL" -eq 1 ]; then
             say "packages: all present"
         fi
     elif command -v dnf >/dev/null; then
-        PKGS=(podman buildah skopeo crun conmon shadow-utils-subid passt qemu-user-static
+        PKGS=(podman buildah skopeo crun conmon catatonit shadow-utils-subid passt qemu-user-static
               mmdebstrap debian-keyring python3-pip pipx)
         missing=()
         for p in "${PKGS[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done

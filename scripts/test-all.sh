@@ -91,9 +91,9 @@ stage "e2e tests that need root (binfmt registration), containers as $CI_USER"
 stage "privilege audit over every command the e2e suite ran"
 PODREPRO_AUDIT_LOG="$AUDIT" "$VENV/bin/python" -m pytest -q -p no:cacheprovider --e2e "$SRC/tests/e2e/test_zz_audit.py"
 
-if [ "${PODREPRO_SKIP_VM:-0}" != "1" ] && [ -x "$SRC/tests/hosts/vm_stage.sh" ]; then
-    stage "VM stage: rootless podman 5 over cgroup v2 (Debian trixie guest)"
-    bash "$SRC/tests/hosts/vm_stage.sh" "$SRC"
+if [ "${PODREPRO_SKIP_VM:-0}" != "1" ]; then
+    stage "VM stage: rootless podman 5 over cgroup v2, crun, pasta, systemd (Debian trixie guest under TCG)"
+    bash "$SRC/tests/hosts/vm_stage.sh"
 fi
 
 stage "all stages passed"

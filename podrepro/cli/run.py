@@ -17,6 +17,7 @@ CpuOpt = Annotated[str | None, typer.Option("--cpu", help="Emulated CPU model (Q
 TmOpt = Annotated[float | None, typer.Option("--timeout-multiplier", help="Scale test timeouts for emulation (default from config: 4).")]
 SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of the base image.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
+ImageOpt = Annotated[str | None, typer.Option("--image", help="Run in this podrepro image (a tag from 'podrepro image ls') instead of the profile's.")]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 # run: options may come before or after ARCH; anything podrepro does not know, and everything
@@ -31,18 +32,18 @@ def register(app: typer.Typer) -> None:
     def shell(arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
               host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False) -> None:
+              private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
         from podrepro import workflows
 
         workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt)
+                            private_binfmt=private_binfmt, image=image)
 
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False) -> None:
+            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
@@ -51,19 +52,19 @@ def register(app: typer.Typer) -> None:
 
         workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt)
+                            private_binfmt=private_binfmt, image=image)
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False) -> None:
+              private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
         from podrepro import workflows
 
         workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt)
+                            private_binfmt=private_binfmt, image=image)
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -71,13 +72,13 @@ def register(app: typer.Typer) -> None:
              profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
-             private_binfmt: PrivOpt = False) -> None:
+             private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...]."""
         from podrepro import workflows
 
         workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt)
+                            filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt, image=image)
 
 
 def _strip(args: list[str]) -> list[str]:

@@ -78,8 +78,32 @@ doctor() {
     ~/venv/bin/podrepro doctor --json > "$OUT/doctor.json"; rc=$?
     cat "$OUT/doctor.json"
     python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$OUT/doctor.json" || { echo "not valid JSON"; return 1; }
-    # TODO(issue 7): assert cgroup v2, crun, overlay and rootless network are reported ok once
-    # doctor's JSON schema is settled; for now its exit code decides.
+    # issue 7: on this platform doctor must see cgroup v2, crun, overlay and a working rootless network
+    python3 - "$OUT/doctor.json" <<'PYEOF' || return 1
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["podman"]
+problems = []
+if str(p.get("cgroup_version")) not in ("v2", "2"):
+    problems.append(f"cgroup_version={p.get('cgroup_version')}")
+if p.get("oci_runtime") != "crun":
+    problems.append(f"oci_runtime={p.get('oci_runtime')}")
+if p.get("storage_driver") != "overlay":
+    problems.append(f"storage_driver={p.get('storage_driver')}")
+if p.get("rootless") is not True:
+    problems.append("not rootless")
+net = [c for c in d["checks"] if c["check"] == "network"]
+if not net or net[0]["severity"] != "ok":
+    problems.append(f"rootless network: {net}")
+for c in d["checks"]:
+    if c["severity"] == "fail":
+        problems.append(f"fail: {c['check']}: {c['message']}")
+print("doctor: cgroup", p.get("cgroup_version"), "runtime", p.get("oci_runtime"), "storage", p.get("storage_driver"),
+      "network", net[0]["severity"] if net else "?")
+if problems:
+    print("doctor problems:", "; ".join(problems))
+    sys.exit(1)
+PYEOF
     return $rc
 }
 
@@ -88,15 +112,22 @@ doctor() {
 # (the baseline the lead's podrepro commands must match); with VM_STAGE_USE_PODREPRO=1 they call
 #   podrepro image build ARCH --from-rootfs TARBALL      and      podrepro run ARCH -- CMD
 # Adjust the podrepro argv here when the CLI lands; nothing else in this file needs to change.
-USE_PODREPRO=${VM_STAGE_USE_PODREPRO:-0}
+USE_PODREPRO=${VM_STAGE_USE_PODREPRO:-1}
+declare -A PTAG=()
 declare -A PLATFORM=([arm]=linux/arm/v7 [mips]=linux/mipsle)
 declare -A IMPORT_ARGS=([arm]="--arch arm --variant v7 --os linux" [mips]="--arch mipsle --os linux")
 declare -A TARBALL=([arm]=$ASSETS/busybox-armhf.tar [mips]=$ASSETS/busybox-mipsel.tar)
-img() { echo "localhost/podrepro-vmstage/busybox:$1"; }
+img() {
+    if [ "$USE_PODREPRO" = 1 ]; then cat "$OUT/tag-$1" 2>/dev/null; else echo "localhost/podrepro-vmstage/busybox:$1"; fi
+}
 
 image_from_rootfs() {  # ARCH
     if [ "$USE_PODREPRO" = 1 ]; then
-        ~/venv/bin/podrepro image build "$1" --from-rootfs "${TARBALL[$1]}"
+        local tag
+        tag=$(~/venv/bin/podrepro image build "$1" --profile base --from-rootfs "${TARBALL[$1]}" --json \
+              | python3 -c 'import json,sys; print(json.load(sys.stdin)["tag"])') || return 1
+        echo "$tag" > "$OUT/tag-$1"
+        echo "podrepro built $tag"
     else
         # shellcheck disable=SC2086  # IMPORT_ARGS holds several words on purpose
         podman import ${IMPORT_ARGS[$1]} --change 'CMD ["/bin/sh"]' "${TARBALL[$1]}" "$(img "$1")"
@@ -108,7 +139,7 @@ run_in() {  # ARCH [podman run options...] -- CMD...
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     shift
     if [ "$USE_PODREPRO" = 1 ]; then
-        ~/venv/bin/podrepro run "$arch" "${opts[@]}" -- "$@"
+        ~/venv/bin/podrepro run --image "$(img "$arch")" "${opts[@]}" "$arch" -- "$@"
     else
         podman run --rm --pull=never --platform "${PLATFORM[$arch]}" "${opts[@]}" "$(img "$arch")" "$@"
     fi
@@ -129,14 +160,21 @@ exit_code() {
 ownership() {
     local d=~/owned-by-tester
     rm -rf "$d"; mkdir -p "$d"
-    run_in arm --userns=keep-id -v "$d:/work" -- sh -c 'touch /work/made-in-arm && id -u' || return 1
+    if [ "$USE_PODREPRO" = 1 ]; then
+        # podrepro mounts the project (here: the working directory) at the same path, keep-id
+        (cd "$d" && run_in arm -- sh -c 'touch made-in-arm && id -u') || return 1
+    else
+        run_in arm --userns=keep-id -v "$d:/work" -- sh -c 'touch /work/made-in-arm && id -u' || return 1
+    fi
     ls -ln "$d"
     expect_eq "owner of a file created in the container" "tester" "$(stat -c %U "$d/made-in-arm")"
 }
 network() {
     # rootless pasta networking from inside an emulated container, to the mirror the VM uses
     local url; url="$(cat "$ASSETS/mirror")/dists/bookworm/Release"
-    run_in arm -- wget -q -O /dev/null "$url" && echo "ok: fetched the mirror's Release file from armhf via pasta"
+    local netopt=()
+    [ "$USE_PODREPRO" = 1 ] && netopt=(--network)   # podrepro runs without a network unless asked
+    run_in arm "${netopt[@]}" -- wget -q -O /dev/null "$url" && echo "ok: fetched the mirror's Release file from armhf via pasta"
 }
 podman_py() {
     # podrepro's engine path: podman-py against podman 5's REST service on a private socket
@@ -168,6 +206,21 @@ EOF
     return $rc
 }
 
+podrepro_api() {
+    # podrepro's own engine path (podman-py over its private podman system service) on podman 5
+    [ "$USE_PODREPRO" = 1 ] || { echo "raw podman mode"; return 77; }
+    ~/venv/bin/podrepro image ls --json > "$OUT/image-ls.json" || return 1
+    python3 - "$OUT/image-ls.json" "$(img arm)" "$(img mips)" <<'PYEOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+tags = {r["tag"]: r for r in rows}
+for want in sys.argv[2:]:
+    assert want in tags, (want, sorted(tags))
+    assert tags[want]["status"] == "custom", tags[want]
+print("podrepro image ls via podman-py:", ", ".join(f"{t} ({tags[t]['arch']})" for t in sys.argv[2:]))
+PYEOF
+}
+
 echo "guest-checks: $(uname -r), $(python3 --version), podman $(podman --version | awk '{print $3}'), user $(id -un)"
 check platform          platform
 check binfmt-qemu10     binfmt
@@ -181,6 +234,7 @@ check exit-code         exit_code
 check keep-id-ownership ownership
 check pasta-network     network
 check podman-py-api     podman_py
+check podrepro-api      podrepro_api
 echo
 cat "$LOGS/platform.log" | head -n1
 [ -f "$OUT/doctor.json" ] && echo "doctor.json: $(wc -c < "$OUT/doctor.json") bytes in the out dir"
