@@ -235,3 +235,16 @@ def test_ccache_dir_is_used(project: Path) -> None:
 def test_no_containers_left_behind() -> None:
     assert no_leftover_containers() == []
     assert shutil.which("podman")
+
+
+def test_run_in_a_given_image(project: Path) -> None:
+    built = podrepro("image", "build", "arm", "--profile", "base", "--json", cwd=project)
+    assert built.returncode == 0, built.stderr
+    import json
+
+    tag = json.loads(built.stdout)["tag"]
+    r = podrepro("run", "--image", tag, "arm", "--", "sh", "-c", "command -v cmake || echo no-cmake", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "no-cmake"  # the bare base, not the generic profile's image
+    missing = podrepro("run", "--image", "localhost/podrepro/base:arm-000000000000", "arm", "--", "true", cwd=project)
+    assert missing.returncode == 2 and "no such image" in missing.stderr
