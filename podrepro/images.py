@@ -423,7 +423,16 @@ class Builder:
             err_sink: Any = subprocess.PIPE if self.verbose else lf
             # its own process group: on interruption the whole mmdebstrap tree (its unshared child
             # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
-            mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True)
+            # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
+            # when interrupted, mmdebstrap sometimes leaves them behind (owned by subordinate ids)
+            mmtmp = self._mm_tmpdir()
+            try:
+                mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True,
+                                 env={"TMPDIR": str(mmtmp)})
+            except BaseException:
+                self._rm_tree(mmtmp)
+                raise
+            self._mm_tmp: Path | None = mmtmp
             assert mm.stdout is not None
             im = self._spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
@@ -434,8 +443,12 @@ class Builder:
                     lf.write(line)
                     sys.stderr.buffer.write(line)
                     sys.stderr.flush()
-            rc_mm = mm.wait()
-            rc_im = im.wait()
+            try:
+                rc_mm = mm.wait()
+                rc_im = im.wait()
+            finally:
+                if mm.poll() is not None:
+                    self._rm_tree(mmtmp)
         self._children.clear()
         self._groups.clear()
         if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
@@ -566,6 +579,30 @@ class Builder:
                 process.run([self.engine.binary, "rm", "-f", c.get("Id", "")], timeout=60)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _mm_tmpdir(self) -> Path:
+        base = self.paths.state / "tmp"
+        base.mkdir(parents=True, exist_ok=True)
+        for old in base.glob("mm-*"):  # left by a killed podrepro (SIGKILL, power loss)
+            try:
+                pid = int(old.name.split("-")[1])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                self._rm_tree(old)
+            except (ValueError, IndexError, PermissionError):
+                pass
+        d = base / f"mm-{os.getpid()}-{secrets.token_hex(3)}"
+        d.mkdir()
+        return d
+
+    def _rm_tree(self, d: Path) -> None:
+        """Remove ``d``; what the user cannot remove (files of subordinate ids, written inside
+        mmdebstrap's user namespace) goes through ``podman unshare``."""
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+        if d.exists():
+            process.run([self.engine.binary, "unshare", "rm", "-rf", str(d)], timeout=300)
+
     def _spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
         p = process.popen(argv, **kw)
         self._children.append(p)
@@ -574,6 +611,14 @@ class Builder:
         return p
 
     def _kill_children(self) -> None:
+        try:
+            self._kill_children_now()
+        finally:
+            mmtmp = getattr(self, "_mm_tmp", None)
+            if mmtmp is not None and mmtmp.exists():
+                self._rm_tree(mmtmp)
+
+    def _kill_children_now(self) -> None:
         for p in self._children:
             if p.poll() is None:
                 with contextlib.suppress(OSError):
