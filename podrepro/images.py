@@ -365,13 +365,9 @@ class Builder:
                 self._pull_base(recipe, source, tmp, log)
             else:
                 self._bootstrap_with_retries(recipe, source, tmp, log)
-            info = self.verify(tmp, arch, log)
-            self.engine.tag(tmp, recipe.tag)
-            self.engine.remove_image(tmp)
+            info = self._promote(tmp, recipe, log)
         except BaseException:
-            self._kill_children()
-            with contextlib.suppress(Exception):
-                self.engine.remove_image(tmp, force=True)
+            self._abandon(tmp)
             raise
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
@@ -529,13 +525,9 @@ class Builder:
                     raise EngineError("no space left on device while building the profile layer", hint=f"log: {log}")
                 raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {_last_error_line(text)}",
                                   hint=f"full log: {log}")
-            info = self.verify(tmp, arch, log)
-            self.engine.tag(tmp, recipe.tag)
-            self.engine.remove_image(tmp)
+            info = self._promote(tmp, recipe, log)
         except BaseException:
-            self._kill_children()
-            with contextlib.suppress(Exception):
-                self.engine.remove_image(tmp, force=True)
+            self._abandon(tmp)
             with contextlib.suppress(Exception):
                 process.kill_orphaned_build_steps(started_ticks)
             with contextlib.suppress(Exception):
@@ -545,6 +537,19 @@ class Builder:
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
         self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
+
+    def _promote(self, tmp: str, recipe: Recipe, log: Path) -> ImageInfo:
+        """Verify the temporary image, then give it its real tag: only verified images get one."""
+        info = self.verify(tmp, recipe.arch, log)
+        self.engine.tag(tmp, recipe.tag)
+        self.engine.remove_image(tmp)
+        return info
+
+    def _abandon(self, tmp: str) -> None:
+        """After a failure or an interruption: stop the children, drop the temporary image."""
+        self._kill_children()
+        with contextlib.suppress(Exception):
+            self.engine.remove_image(tmp, force=True)
 
     def verify(self, ref: str, arch: Arch, log: Path | None = None) -> ImageInfo:
         """Platform matches and ``uname -m`` inside equals the table's value; else raise."""
