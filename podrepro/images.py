@@ -585,18 +585,23 @@ class Builder:
 
     # -- helpers -------------------------------------------------------------------------------
     def _mm_tmpdir(self) -> Path:
-        base = self.paths.state / "tmp"
-        base.mkdir(parents=True, exist_ok=True)
-        for old in base.glob("mm-*"):  # left by a killed podrepro (SIGKILL, power loss)
+        """A temp dir for mmdebstrap that we remove ourselves. It lives in the system temp dir
+        (mmdebstrap's default) because the unshared root of ``--mode=unshare`` is a subordinate
+        id that cannot enter a 0700 home directory; it is 0711 so that id can traverse it."""
+        import tempfile
+
+        prefix = f"podrepro-mm-{os.getuid()}-"
+        base = Path(tempfile.gettempdir())
+        for old in base.glob(prefix + "*"):  # left by a killed podrepro (SIGKILL, power loss)
             try:
-                pid = int(old.name.split("-")[1])
+                pid = int(old.name[len(prefix):].split("-")[0])
                 os.kill(pid, 0)
             except ProcessLookupError:
                 self._rm_tree(old)
             except (ValueError, IndexError, PermissionError):
                 pass
-        d = base / f"mm-{os.getpid()}-{secrets.token_hex(3)}"
-        d.mkdir()
+        d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
+        d.chmod(0o711)
         return d
 
     def _rm_tree(self, d: Path) -> None:
