@@ -14,8 +14,8 @@
 # Environment: VM_STAGE_OUT=DIR keeps the guest's artefacts (doctor.json, logs) there;
 # VM_STAGE_ASSETS=DIR keeps (and reuses) the wheelhouse and rootfs tarballs, VM_STAGE_ASSETS_ONLY=1
 # stops after preparing them (for debugging with `testvm.py run --share DIR:assets`);
-# VM_STAGE_TIMEOUT=SECS hard limit of the boot+checks (default 900); VM_STAGE_USE_PODREPRO=1 runs
-# the container checks through podrepro's CLI instead of raw podman (see guest_checks.sh).
+# VM_STAGE_TIMEOUT=SECS hard limit of the boot+checks (default 900); VM_STAGE_USE_PODREPRO=0 runs
+# the container checks with raw podman instead of podrepro (the baseline; see guest_checks.sh).
 # The last line is `vm-stage: N passed, M failed[, K skipped]`.
 set -euo pipefail
 
@@ -113,7 +113,7 @@ t=$(now)
 set +e
 "${TESTVM[@]}" run --timeout "${VM_STAGE_TIMEOUT:-900}" --report "$WORK/report.json" \
     --share "$REPO:src" --share "$ASSETS:assets" --share "$OUT:out:rw" \
-    --env "VM_STAGE_USE_PODREPRO=${VM_STAGE_USE_PODREPRO:-0}" \
+    --env "VM_STAGE_USE_PODREPRO=${VM_STAGE_USE_PODREPRO:-1}" \
     -- bash /mnt/src/tests/hosts/guest_checks.sh | tee "$WORK/guest.out"
 RC=${PIPESTATUS[0]}
 set -e
