@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from podrepro.arches import ARCHES
 from podrepro.cli.main import run_cli
-from podrepro.engine import podman, process
 from podrepro.errors import EXIT_ENGINE, PodreproError
+from tests.unit.sandbox import isolate
 
 # 0 ok, 1 podrepro error, 2 usage, 125 engine, 126/127 cannot invoke / not found, 130 interrupted.
 # In-process nothing runs an inner command, so there is no passthrough code to allow for.
@@ -84,17 +84,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sb = Sandbox(root)
     run, popen, exec_ = _stub(sb)
     mp = pytest.MonkeyPatch()
-    mp.setattr(process, "run", run)
-    mp.setattr(process, "popen", popen)
-    mp.setattr(process, "exec_", exec_)
-    mp.setattr(podman, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
-    for k in list(os.environ):
-        if k.startswith("PODREPRO_"):
-            mp.delenv(k)
-    mp.setenv("PODREPRO_CACHE_DIR", str(root / "cache"))
-    mp.setenv("PODREPRO_CONFIG_DIR", str(root / "config"))
-    mp.setenv("PODREPRO_STATE_DIR", str(root / "state"))
-    mp.setenv("GIT_CEILING_DIRECTORIES", str(root))
+    isolate(mp, root, run, popen, exec_)
     mp.chdir(work)
     try:
         yield sb

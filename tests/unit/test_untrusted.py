@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 
 from podrepro import config, runner, workflows
 from podrepro.cli.main import run_cli
-from podrepro.engine import bootstrap, podman, process
+from podrepro.engine import bootstrap
 from podrepro.errors import EXIT_USAGE, ConfigError, PodreproError
+from tests.unit.sandbox import isolate
 
 # ---- a strict reader of the ``podman run`` argv podrepro builds ---------------------------------
 
@@ -137,18 +138,8 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness
     def exec_(argv: Sequence[str], **kw: Any) -> NoReturn:
         raise Exec(list(argv))
 
-    monkeypatch.setattr(process, "run", run)
-    monkeypatch.setattr(process, "popen", popen)
-    monkeypatch.setattr(process, "exec_", exec_)
-    monkeypatch.setattr(podman, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
+    isolate(monkeypatch, tmp_path, run, popen, exec_)
     monkeypatch.setattr(workflows, "check_binfmt", lambda arch: None)
-    for k in list(os.environ):
-        if k.startswith("PODREPRO_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("PODREPRO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PODREPRO_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PODREPRO_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     yield h
 
