@@ -242,6 +242,9 @@ def test_sigint_during_bootstrap_leaves_nothing(tmp_path: Path) -> None:
     assert "Traceback" not in err.read_text()
     assert not [t for t in _tags() if t.startswith("localhost/podrepro/tmp:")]
     assert subprocess.run(["pgrep", "-u", str(os.getuid()), "mmdebstrap"], capture_output=True).returncode == 1
+    # nor any of mmdebstrap's unshared children (they run as a subordinate uid)
+    left = subprocess.run(["pgrep", "-f", "mmdebstrap --mode=unshare --variant=essential"], capture_output=True, text=True)
+    assert left.returncode == 1, "mmdebstrap processes left: " + left.stdout
     time.sleep(2)
     assert set(Path("/tmp").glob("mmdebstrap.*")) - before == set()
     assert list(Path("/tmp").glob(f"podrepro-mm-{os.getuid()}-*")) == [], "mmdebstrap's temp dirs were removed"
