@@ -500,11 +500,8 @@ class Builder:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
         log = self._logfile(recipe)
-        cf = profile.containerfile_path() or (Path(__file__).parent / "containerfiles" / "packages.Containerfile")
-        from podrepro.profiles import containerfiles_dir
-
-        if profile.containerfile is None:
-            cf = containerfiles_dir() / "packages.Containerfile"
+        cf = profile.containerfile_path()
+        assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
         debs = self.paths.debs(arch.debian, recipe.suite)
         debs.mkdir(parents=True, exist_ok=True)
         argv = self.engine.build_argv(
@@ -514,7 +511,6 @@ class Builder:
             # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
             volumes=[f"{debs}:/var/cache/apt/archives"],
         )
-        started = _now()
         started_ticks = process.boot_ticks()
         try:
             self.progress.step("layer", f"{profile.name} on {base.tag}")
@@ -531,7 +527,7 @@ class Builder:
             with contextlib.suppress(Exception):
                 process.kill_orphaned_build_steps(started_ticks)
             with contextlib.suppress(Exception):
-                self.cleanup_build_containers(started)
+                self.cleanup_build_containers()
             raise
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
@@ -571,16 +567,15 @@ class Builder:
                               hint=f"is the binfmt handler for {arch.alias} usable? run 'podrepro doctor {arch.alias}'")
         return info
 
-    def cleanup_build_containers(self, since: str) -> None:
+    def cleanup_build_containers(self) -> None:
         """Remove buildah working containers an interrupted ``podman build`` left behind."""
         cp = process.run([self.engine.binary, "ps", "-a", "--external", "--format", "json"], timeout=60)
         if cp.returncode != 0:
             return
         for c in json.loads(cp.stdout or b"[]"):
-            created = c.get("CreatedAt") or ""
             image = c.get("Image") or ""
             if (c.get("IsExternal") or "buildah" in str(c.get("Command") or "")) and (
-                    image.startswith(REPO) or "podrepro" in image or created >= since):
+                    image.startswith(REPO) or "podrepro" in image):
                 process.run([self.engine.binary, "rm", "-f", c.get("Id", "")], timeout=60)
 
     # -- helpers -------------------------------------------------------------------------------
