@@ -253,6 +253,20 @@ def find_project_root(start: Path) -> tuple[Path, Path | None]:
     return start, None
 
 
+def discovery_paths(start: Path, pfile: Path | None) -> list[Path]:
+    """The paths whose presence decided ``find_project_root``: ``podrepro.toml`` in each directory
+    from ``start`` up to the one holding it; without one, every ancestor's ``podrepro.toml`` and
+    ``.git`` (what git's own upward search looks at). Run plans fingerprint these."""
+    out: list[Path] = []
+    for d in (start.resolve(), *start.resolve().parents):
+        out.append(d / PROJECT_FILE)
+        if pfile is not None and d == pfile.parent:
+            return out
+        if pfile is None:
+            out.append(d / ".git")
+    return out
+
+
 def resolve(
     cli: Mapping[str, Any] | None = None,
     *,

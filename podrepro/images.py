@@ -170,19 +170,19 @@ class Index:
         # runs only touch a stamp file (no lock, no JSON rewrite on the hot path)
         for tag, rec in images.items():
             try:
-                used = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._stamp(tag).stat().st_mtime))
+                used = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.stamp(tag).stat().st_mtime))
             except OSError:
                 continue
             if used > str(rec.get("last_used") or ""):
                 rec["last_used"] = used
         return images
 
-    def _stamp(self, tag: str) -> Path:
+    def stamp(self, tag: str) -> Path:
         return self.paths.cache / "used" / hashlib.sha256(tag.encode()).hexdigest()[:24]
 
     def touch(self, tag: str) -> None:
         """Record a use of ``tag`` cheaply: the mtime of a per-tag stamp file."""
-        p = self._stamp(tag)
+        p = self.stamp(tag)
         try:
             os.utime(p)
         except FileNotFoundError:

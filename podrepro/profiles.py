@@ -75,8 +75,10 @@ BUILTINS: dict[str, Profile] = {
         name="generic",
         description="C/C++ with CMake, Make or Meson: build-essential, cmake, ninja, git, ccache, gdb, python3",
         containerfile="generic.Containerfile",
-        build=("sh", "-c", 'cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug && cmake --build "$1"',
-               "podrepro-build", "{build_dir}"),
+        # configure only a new build tree: an emulated re-configure costs seconds, and ninja
+        # re-runs CMake by itself when a CMakeLists.txt changes
+        build=("sh", "-c", '{ [ -f "$1/build.ninja" ] || cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug; } '
+               '&& cmake --build "$1"', "podrepro-build", "{build_dir}"),
         test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure"),
         filter_option="-R",
         timeout_option="--timeout",

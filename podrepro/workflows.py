@@ -74,17 +74,47 @@ def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
             "log": str(r.log) if r.log else None}
 
 
-def check_binfmt(arch: Arch) -> None:
-    """Stop early, with the fix, when the host cannot run ``arch`` binaries."""
+def check_binfmt(arch: Arch) -> Any:
+    """Stop early, with the fix, when the host cannot run ``arch`` binaries; else the
+    ``binfmt.ArchReport`` that says which handler will run them (None for a native arch)."""
     if not arch.emulated:
-        return
-    try:
-        from podrepro import binfmt
-    except ImportError:  # pragma: no cover
-        return
-    ensure = getattr(binfmt, "ensure_handler", None)
-    if ensure is not None:
-        ensure(arch, interactive=stdin_is_tty())
+        return None
+    from podrepro import binfmt
+
+    return binfmt.ensure_handler(arch, interactive=stdin_is_tty())
+
+
+def run_plan_deps(cfg: Config, t: Target, report: Any, storage: list[Path], paths: Paths,
+                  ccache_dir: Path | None) -> list[Any]:
+    """Every input a ``run`` argv was decided from, fingerprinted for ``runplan``."""
+    from podrepro import binfmt, runplan
+
+    stat, content, listing, exists = runplan.STAT, runplan.CONTENT, runplan.LISTING, runplan.EXISTS
+    here = Path(__file__).resolve().parent
+    deps = [(stat, here / m) for m in (
+        "runplan.py", "workflows.py", "runner.py", "config.py", "profiles.py", "images.py", "binfmt.py",
+        "arches.py", "paths.py", "privbinfmt.py", "engine/podman.py", "cli/entry.py")]
+    deps += [(stat, cfg.user_file), *((exists, p) for p in config_discovery(cfg))]
+    if cfg.project_file is not None:
+        deps.append((stat, cfg.project_file))
+    cf = t.profile.containerfile_path()
+    if cf is not None:
+        deps.append((stat, cf))
+    deps += [(stat, f) for f in storage]
+    if ccache_dir is not None:
+        deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
+    deps.append((content, Path("/sys/fs/selinux/enforce")))
+    if report is not None and report.entry is not None:
+        d = Path(binfmt.binfmt_dir())
+        deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]
+        deps.append((stat, Path(report.entry.interpreter)))
+    return [runplan.fingerprint(kind, str(p)) for kind, p in deps]
+
+
+def config_discovery(cfg: Config) -> list[Path]:
+    from podrepro import config
+
+    return config.discovery_paths(Path.cwd(), cfg.project_file)
 
 
 def host_handler_usable(arch: Arch) -> bool:
@@ -111,11 +141,15 @@ def reproduce(
     timeout_multiplier: float | None = None,
     private_binfmt: bool = False,
     image: str | None = None,
+    save_plan: bool = False,
 ) -> None:
-    """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success)."""
+    """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success).
+
+    ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
+    input it came from can be fingerprinted (see ``runplan``)."""
     from podrepro import config, privbinfmt, runner
     from podrepro.engine import process
-    from podrepro.engine.podman import PODMAN, Podman, storage_lists_image
+    from podrepro.engine.podman import PODMAN, Podman, storage_files, storage_lists_image
 
     arch = lookup(arch_name)
     if mode == "run" and not args:
@@ -127,12 +161,12 @@ def reproduce(
     t = target(cfg, arch.alias, None)
     binfmt_mode = (privbinfmt.resolve_mode(cfg["binfmt_mode"], host_usable=lambda: host_handler_usable(arch))
                    if arch.emulated else "host")
-    if binfmt_mode == "host":
-        check_binfmt(arch)
+    report = check_binfmt(arch) if binfmt_mode == "host" else None
     paths = get_paths()
 
     tag = image or t.recipe.tag
     present = storage_lists_image(tag)
+    plannable = save_plan and mode == "run" and binfmt_mode == "host" and not image and present is True
     if present is None:
         present = process.run([PODMAN, "image", "exists", tag]).returncode == 0
     if not present and image:
@@ -181,4 +215,12 @@ def reproduce(
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
+    if plannable:
+        from podrepro import runplan
+
+        storage = storage_files() or []
+        names = [item.partition("=")[0] for item in cfg["env"]]
+        runplan.save(arch_name, argv[:len(argv) - len(command)],
+                     run_plan_deps(cfg, t, report, storage, paths, ccache_dir), names,
+                     touch=str(images.Index(paths).stamp(tag)))
     process.exec_(argv)

@@ -1,6 +1,7 @@
 """The console script. ``podrepro run ARCH -- CMD...`` with no options skips the CLI framework:
 it is the hot path of a reproduction loop, and typer/click's import and parsing would add more
-than podrepro's whole own work. Everything else goes through the typer app."""
+than podrepro's whole own work; a saved run plan (``runplan``) skips even podrepro's own checks
+when none of their inputs changed. Everything else goes through the typer app."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) >= 4 and args[0] == "run" and args[2] == "--" and not args[1].startswith("-"):
+        if argv is None:  # a real process (tests call main() in-process with argv)
+            from podrepro import runplan
+
+            runplan.try_exec(args[1], args[3:])  # returns only without a valid plan
         sys.exit(_fast_run(args[1], args[3:]))
     from podrepro.cli.main import run_cli
 
@@ -23,7 +28,7 @@ def _fast_run(arch: str, command: list[str]) -> int:
     from podrepro.workflows import reproduce
 
     try:
-        reproduce("run", arch, command)
+        reproduce("run", arch, command, save_plan=True)
     except PodreproError as e:
         error(e.message, e.hint)
         return e.exit_code

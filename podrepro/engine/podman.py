@@ -309,12 +309,10 @@ class Podman:
         return process.run(argv, timeout=timeout)
 
 
-def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> bool | None:
-    """Fast path for "is this image in the local store?" on every run: read containers/storage's
-    image list directly (~1 ms) instead of asking podman (~50-100 ms).
-
-    Returns True/False when the default rootless store answers, None when it cannot (another
-    graphroot configured, root, unknown layout): then the caller asks podman."""
+def storage_files(environ: Mapping[str, str] | None = None) -> list[Path] | None:
+    """The files of the default rootless containers/storage that say which images exist (its
+    storage.conf, then each driver's images.json), or None when the store is elsewhere or unknown
+    (root, CONTAINERS_STORAGE_CONF, a graphroot in the user's storage.conf)."""
     env = os.environ if environ is None else environ
     if os.geteuid() == 0 or env.get("CONTAINERS_STORAGE_CONF"):
         return None
@@ -327,9 +325,20 @@ def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> b
     except OSError:
         return None
     root = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "containers" / "storage"
+    return [conf, *(root / f"{driver}-images" / "images.json" for driver in ("overlay", "vfs"))]
+
+
+def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> bool | None:
+    """Fast path for "is this image in the local store?" on every run: read containers/storage's
+    image list directly (~1 ms) instead of asking podman (~50-100 ms).
+
+    Returns True/False when the default rootless store answers, None when it cannot (another
+    graphroot configured, root, unknown layout): then the caller asks podman."""
+    files = storage_files(environ)
+    if files is None:
+        return None
     found_any = False
-    for driver in ("overlay", "vfs"):
-        f = root / f"{driver}-images" / "images.json"
+    for f in files[1:]:
         try:
             data = json.loads(f.read_bytes())
         except FileNotFoundError:

@@ -2,13 +2,11 @@
 
 Every external command podrepro runs goes through ``run``/``popen``/``exec_``: the full argv is
 logged (``-v`` prints it), nothing goes through a shell, and the caller decides what an exit code
-means. ``PODREPRO_AUDIT_LOG`` (a file path) appends one JSON line per command with the argv and
-the effective uid, which the privilege-audit test reads.
+means. ``PODREPRO_AUDIT_LOG`` records each one (see ``podrepro.audit``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -16,6 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import IO, Any, NoReturn
 
+from podrepro import audit
 from podrepro.errors import EXIT_NOT_FOUND, PodreproError
 
 log = logging.getLogger("podrepro.process")
@@ -23,11 +22,7 @@ log = logging.getLogger("podrepro.process")
 
 def _audit(argv: Sequence[str], how: str) -> None:
     log.info("$ %s", shlex.join(argv))
-    path = os.environ.get("PODREPRO_AUDIT_LOG")
-    if path:
-        rec = {"argv": list(argv), "euid": os.geteuid(), "how": how, "pid": os.getpid()}
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
+    audit.record(argv, how)
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import no_leftover_containers, podrepro
+from tests.e2e.conftest import no_leftover_containers, podman, podrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -230,6 +230,60 @@ def test_ccache_dir_is_used(project: Path) -> None:
     cache_root = Path(os.environ.get("PODREPRO_CACHE_DIR") or Path.home() / ".cache" / "podrepro")
     files = list((cache_root / "ccache" / "arm").rglob("*"))
     assert len(files) > 3, "ccache wrote objects to the per-arch cache dir"
+
+
+def _audited(log: Path) -> list[dict[str, object]]:
+    import json
+
+    recs = [json.loads(ln) for ln in log.read_text().splitlines()]
+    log.write_text("")
+    return [r for r in recs if r["how"] in ("exec", "exec-plan")]
+
+
+def test_run_plan_is_the_same_run_and_notices_changes(project: Path, tmp_path: Path) -> None:
+    """`run ARCH -- CMD` saves its argv as a run plan; the next run execs it without podrepro's
+    checks. The plan's argv must equal the slow path's, and changing the config or the image
+    store must send the run back to the slow path (which then sees the change)."""
+    log = tmp_path / "audit.log"
+    env = {"PODREPRO_AUDIT_LOG": str(log), "PODREPRO_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = ("run", "arm", "--", "sh", "-c", 'echo "${FOO:-unset} $(uname -m)"')
+
+    def run(**extra: str) -> tuple[str, str, list[str]]:
+        r = podrepro(*cmd, cwd=project, env={**env, **extra})
+        assert r.returncode == 0, r.stderr
+        (rec,) = _audited(log)
+        return r.stdout.strip(), str(rec["how"]), list(rec["argv"])  # type: ignore[call-overload]
+
+    out1, how1, argv1 = run()
+    assert (out1, how1) == ("unset armv7l", "exec")
+    out2, how2, argv2 = run()
+    assert (out2, how2) == ("unset armv7l", "exec-plan")
+    assert argv2 == argv1
+    assert (tmp_path / "cache" / "run-plans").is_file()
+    # the slow path, asked explicitly, decides exactly the same argv
+    _, how3, argv3 = run(PODREPRO_NO_RUN_PLAN="1")
+    assert (how3, argv3) == ("exec", argv1)
+
+    # a config change: the next run takes the slow path and sees it; then plans again
+    toml = project / "podrepro.toml"
+    toml.write_text(toml.read_text().replace('default_profile = "generic"',
+                                             'default_profile = "generic"\nenv = ["FOO=from-config"]'))
+    assert (run()[0:2]) == ("from-config armv7l", "exec")
+    assert (run()[0:2]) == ("from-config armv7l", "exec-plan")
+
+    # a change in the image store (another tag) also invalidates it
+    (tag,) = [a for a in argv1 if a.startswith("localhost/podrepro/")]
+    extra = f"localhost/podrepro-test/plan-{os.getpid()}:latest"
+    assert podman("tag", tag, extra).returncode == 0
+    try:
+        assert run()[1] == "exec"
+        assert run()[1] == "exec-plan"
+    finally:
+        podman("rmi", extra)
+    # in another directory: its own plan
+    sub = project / "src"
+    r = podrepro(*cmd, cwd=sub, env=env)
+    assert r.returncode == 0 and _audited(log)[0]["how"] == "exec"
 
 
 def test_no_containers_left_behind() -> None:
