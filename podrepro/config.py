@@ -46,6 +46,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("profile", str, "generic", "profile used by build/test/shell/run"),
     Setting("variant", str, "minbase", "mmdebstrap variant of base images",
             ("minbase", "buildd", "apt", "essential", "required", "important", "standard")),
+    Setting("installer", str, "host-dpkg",
+            "how base images install their packages: 'host-dpkg' = the host's dpkg unpacks, only maintainer "
+            "scripts run emulated (faster); 'chroot' = mmdebstrap's own way, the target's dpkg and apt "
+            "under emulation", ("host-dpkg", "chroot")),
     Setting("network", bool, False, "give run/test/shell a private network (never the host's)"),
     Setting("timeout_multiplier", float, 4.0,
             "how much slower than native tests may be (passed to harnesses that know how)"),

@@ -1,7 +1,7 @@
 """Recipes, content hashes, the cache index, locks, and building/verifying images.
 
 A recipe is everything that decides an image's content, minus things that do not (the mirror):
-base = arch + suite + variant + podrepro's recipe version (+ a rootfs digest or registry ref
+base = arch + suite + variant + installer + podrepro's recipe version (+ a rootfs digest or registry ref
 when the base does not come from mmdebstrap); profile layer = base hash + Containerfile bytes +
 package list. Its SHA-256 names the image: ``localhost/podrepro/<profile>:<arch>-<hash12>``.
 Images are built under a temporary tag and only tagged with their real name after they passed
@@ -27,7 +27,7 @@ from typing import IO, Any
 from podrepro import __version__
 from podrepro.arches import Arch
 from podrepro.engine import bootstrap, process
-from podrepro.engine.podman import ImageInfo, Podman
+from podrepro.engine.podman import PODMAN, ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
 from podrepro.paths import Paths
 from podrepro.profiles import Profile
@@ -83,12 +83,15 @@ class BaseSource:
     digest: str | None = None        # sha256 of the rootfs tarball
 
 
-def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource()) -> Recipe:
+def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource(),
+                installer: str = "host-dpkg") -> Recipe:
     data: dict[str, Any] = {
         "kind": "base", "recipe_version": RECIPE_VERSION, "arch": arch.alias, "debian_arch": arch.debian,
         "platform": arch.oci_platform, "suite": suite, "variant": variant, "source": source.kind,
     }
-    if source.kind == "rootfs":
+    if source.kind == "mmdebstrap":
+        data["installer"] = installer  # how mmdebstrap's packages get installed (bootstrap.INSTALLERS)
+    elif source.kind == "rootfs":
         data["rootfs_sha256"] = source.digest
     elif source.kind == "ref":
         data["ref"] = source.value
@@ -411,7 +414,9 @@ class Builder:
                 return
             debs = self.paths.debs(arch.debian, recipe.suite)
             debs.mkdir(parents=True, exist_ok=True)
-            spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, self.mirror, debs_cache=debs)
+            self._tidy_debs(debs)
+            spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, self.mirror, debs_cache=debs,
+                                           installer=str(recipe.data.get("installer", "chroot")))
             argv = bootstrap.mmdebstrap_argv(spec)
             self.progress.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}) → podman import")
             lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
@@ -496,6 +501,20 @@ class Builder:
             with contextlib.suppress(Exception):
                 self.engine.remove_image(tmp + "-src")
 
+    @staticmethod
+    def _tidy_debs(debs: Path) -> None:
+        """A layer build mounts the package cache as the container's /var/cache/apt/archives,
+        where apt leaves ``partial/`` owned by its _apt user: a subordinate uid on the host, so
+        the user can neither read nor replace it, and mmdebstrap's sync-out into the cache fails
+        on it. Remove it inside podman's user namespace, where that uid is ours."""
+        partial = debs / "partial"
+        try:
+            if partial.lstat().st_uid == os.getuid():
+                return
+        except FileNotFoundError:
+            return
+        process.run([PODMAN, "unshare", "rm", "-rf", "--", str(partial)], check=True)
+
     def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float) -> BuildResult:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
@@ -527,8 +546,12 @@ class Builder:
             with contextlib.suppress(Exception):
                 process.kill_orphaned_build_steps(started_ticks)
             with contextlib.suppress(Exception):
+                self._tidy_debs(debs)
+            with contextlib.suppress(Exception):
                 self.cleanup_build_containers()
             raise
+        with contextlib.suppress(Exception):
+            self._tidy_debs(debs)
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
         self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")

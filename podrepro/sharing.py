@@ -49,7 +49,8 @@ def current_tags(cfg: Config) -> set[str]:
     names = set(builtin_names()) | set(cfg.profiles)
     for arch in ARCHES:
         try:
-            base = images.base_recipe(arch, images.resolve_suite(arch, cfg["suite"]), cfg["variant"])
+            base = images.base_recipe(arch, images.resolve_suite(arch, cfg["suite"]), cfg["variant"],
+                                      installer=cfg["installer"])
         except PodreproError:
             continue
         out.add(base.tag)

@@ -39,7 +39,7 @@ def target(cfg: Config, arch_name: str, profile_name: str | None = None,
     if arch.alias in ("mips", "mips64el") and suite not in ("bookworm", "bullseye", "buster"):
         raise UsageError(f"Debian {suite} has no {arch.debian} port; bookworm is the last suite with it",
                          hint="use --suite bookworm (the default for this architecture)")
-    base = images.base_recipe(arch, suite, cfg["variant"], source)
+    base = images.base_recipe(arch, suite, cfg["variant"], source, cfg["installer"])
     return Target(arch, prof, base, images.profile_recipe(base, prof), source)
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from podrepro.engine.podman import Podman
+    from podrepro.images import Builder
 
 image_app = typer.Typer(help="Build, list, remove, export and import podrepro's images.", no_args_is_help=True)
 
@@ -162,13 +167,10 @@ def export(
 @image_app.command("import")
 def import_(file: Annotated[Path, typer.Argument(help="A tarball from 'podrepro image export'.")]) -> None:
     """Load an exported image after checking its recipe, platform and integrity."""
-    from podrepro import sharing, workflows
+    from podrepro import sharing
     from podrepro.cli.output import echo
-    from podrepro.engine.podman import engine
 
-    cfg = _cfg()
-    with engine() as eng, workflows.builder(cfg, eng) as b:
-        tag = sharing.import_archive(eng, b, file)
+    tag = _with_builder(lambda eng, b: sharing.import_archive(eng, b, file))
     echo(f"imported {tag}")
 
 
@@ -193,11 +195,18 @@ def push(
 @image_app.command("pull")
 def pull(ref: Annotated[str, typer.Argument(help="A podrepro image in a registry.")]) -> None:
     """Pull a podrepro image, verify its recipe and platform, and store it under its content tag."""
-    from podrepro import sharing, workflows
+    from podrepro import sharing
     from podrepro.cli.output import echo
+
+    tag = _with_builder(lambda eng, b: sharing.pull(eng, b, ref))
+    echo(f"pulled {ref} as {tag}")
+
+
+def _with_builder(action: Callable[[Podman, Builder], str]) -> str:
+    """Run ``action`` with the engine and a builder for the current config (import, pull: both
+    verify what arrives the way a build does)."""
+    from podrepro import workflows
     from podrepro.engine.podman import engine
 
-    cfg = _cfg()
-    with engine() as eng, workflows.builder(cfg, eng) as b:
-        tag = sharing.pull(eng, b, ref)
-    echo(f"pulled {ref} as {tag}")
+    with engine() as eng, workflows.builder(_cfg(), eng) as b:
+        return action(eng, b)

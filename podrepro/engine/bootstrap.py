@@ -39,6 +39,61 @@ class BootstrapSpec:
     mirror: str | None          # None: mmdebstrap's own default
     include: tuple[str, ...] = ()
     debs_cache: Path | None = None
+    installer: str = "host-dpkg"  # "host-dpkg" (see HOST_DPKG_HOOK) or "chroot" (mmdebstrap's own)
+
+
+INSTALLERS = ("host-dpkg", "chroot")
+
+# The package set of each mmdebstrap variant, as the apt patterns mmdebstrap itself resolves
+# (see VARIANTS in mmdebstrap(1)); with --variant=extract these are downloaded and extracted with
+# their dependencies, and HOST_DPKG_HOOK installs them.
+VARIANT_PACKAGES: dict[str, tuple[str, ...]] = {
+    "essential": ("?essential",),
+    "apt": ("?essential", "apt"),
+    "required": ("?essential", "?priority(required)", "apt"),
+    "minbase": ("?essential", "?priority(required)", "apt"),
+    "buildd": ("?essential", "?priority(required)", "apt", "build-essential"),
+    "important": ("?essential", "?priority(required)", "?priority(important)", "apt"),
+    "standard": ("?essential", "?priority(required)", "?priority(important)", "?priority(standard)", "apt"),
+}
+
+# mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
+# packages with the *host's* dpkg and --root: unpacking and dpkg's own bookkeeping run natively;
+# only the maintainer scripts and triggers run (chrooted, by dpkg) under qemu. mmdebstrap's own
+# way runs the target's dpkg and apt in the chroot, so every byte of every package is unpacked
+# again under emulation; this hook installs the same packages (same dpkg database, same files in
+# /etc) in about two thirds of the time. The order follows mmdebstrap's: base-passwd first (its
+# preinst creates /etc/passwd), then the Essential:yes packages, then the rest; everything is
+# unpacked first (pre-dependencies are already on disk from the extract phase), then dpkg
+# configures in dependency order. --path-include=* undoes path-exclude rules of the host's dpkg
+# config, which --root does not isolate. Passed inline: the namespace's root may not be able to
+# read a file in the user's home.
+HOST_DPKG_HOOK = r"""set -eu
+root="$1"
+cd "$root"
+first=; ess=; rest=
+# the packages apt resolved for --include, as mmdebstrap hands them to extract hooks
+# (/var/cache/apt/archives may hold more: the synced-in package cache)
+for d in ${MMDEBSTRAP_ESSENTIAL:?mmdebstrap passed no package list}; do
+  d="${d#/}"
+  case "$(dpkg-deb --field "$d" Package)" in base-passwd) first="$d"; continue ;; esac
+  if [ "$(dpkg-deb --field "$d" Essential)" = yes ]; then ess="$ess $d"; else rest="$rest $d"; fi
+done
+set -f
+hostdpkg() {
+  dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture --force-unsafe-io \
+    "--path-include=*" "$@" >&2
+}
+echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host's dpkg" >&2
+hostdpkg --unpack --force-depends $first $ess $rest
+echo "I: podrepro: configuring them (maintainer scripts run emulated)" >&2
+# in dependency order; the host's dpkg takes its own architecture for the native one, so an
+# Architecture: all package's dependency on an armhf (say) package looks unmet to it: those few
+# are configured in a second pass, after everything they really need
+hostdpkg --configure --pending || hostdpkg --configure --pending --force-depends
+bad=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${binary:Package}\n' | grep -v '^ii ' || true)
+if [ -n "$bad" ]; then echo "E: podrepro: not installed: $bad" >&2; exit 1; fi
+"""
 
 
 def host_debian_mirror(paths: Sequence[Path] = (Path("/etc/apt/sources.list"),),
@@ -102,8 +157,9 @@ def _parse_deb822(text: str) -> str | None:
 
 def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     """The mmdebstrap command line (pure; unit-tested)."""
+    host_dpkg = spec.installer == "host-dpkg" and spec.variant in VARIANT_PACKAGES
     argv = [
-        "mmdebstrap", "--mode=unshare", f"--variant={spec.variant}",
+        "mmdebstrap", "--mode=unshare", f"--variant={'extract' if host_dpkg else spec.variant}",
         f"--architectures={spec.debian_arch}", "--format=tar",
         # apt's own retries absorb single dropped connections before ours (tenacity) kick in
         "--aptopt=Acquire::Retries \"3\"",
@@ -111,15 +167,21 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
         # unpack without fsync: the result goes straight into an image layer anyway
         "--dpkgopt=force-unsafe-io",
     ]
+    if host_dpkg:
+        # apt patterns go one per --include (mmdebstrap would split a list at the commas inside them)
+        argv += [f"--include={p}" for p in VARIANT_PACKAGES[spec.variant]]
     if spec.include:
         argv.append("--include=" + ",".join(spec.include))
+    if host_dpkg:
+        argv.append("--extract-hook=" + HOST_DPKG_HOOK)
     if spec.debs_cache is not None:
         cache = shlex.quote(str(spec.debs_cache))
         argv += [
             "--skip=essential/unlink",
             '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
             f"--setup-hook=sync-in {cache} /var/cache/apt/archives/",
-            f"--customize-hook=sync-out /var/cache/apt/archives {cache}",
+            # the extract variant runs no customize hooks: its last hook is the extract hook
+            f"--{'extract' if host_dpkg else 'customize'}-hook=sync-out /var/cache/apt/archives {cache}",
         ]
     argv += [spec.suite, output]
     if spec.mirror:

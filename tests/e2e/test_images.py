@@ -58,6 +58,24 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     run = podrepro("run", arch, "--", "uname", "-m", cwd=REPO / "examples" / "wordsize")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == uname
+    # the base was installed by the host's dpkg (the default installer): the target's own dpkg
+    # and apt must find a complete, consistent system in it
+    current = f"localhost/podrepro/base:{arch}-{recipe['base'][:12]}"  # the generic image's own base
+    assert current in base
+    base_recipe = json.loads(dict(_inspect(current)["Labels"])["io.podrepro.recipe"])  # type: ignore[arg-type]
+    assert base_recipe["installer"] == "host-dpkg"
+
+    def inside(script: str) -> str:
+        cp = podman("run", "--rm", "--pull=never", "--platform", platform, "--network", "none", current,
+                    "sh", "-c", script)
+        assert cp.returncode == 0, script + "\n" + cp.stdout.decode() + cp.stderr.decode()
+        return cp.stdout.decode()
+
+    assert inside("dpkg --audit") == ""
+    statuses = inside("dpkg-query -W -f '${db:Status-Abbrev}\\n' | sort | uniq -c").split()
+    assert statuses[1:] == ["ii"] and int(statuses[0]) > 50, statuses  # all "install ok installed"
+    inside("apt-get check -qq && getent passwd root _apt >/dev/null")
+    assert inside("cat /var/lib/dpkg/arch").split() == [platform_debian(arch)]
     # second call: a cache hit, nothing rebuilt
     t0 = time.monotonic()
     again = podrepro("image", "build", arch, "--json", cwd=REPO / "examples" / "wordsize")
@@ -66,6 +84,12 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     hit = json.loads(again.stdout)
     assert hit["tag"] == tag and hit["built"] is False
     print(f"cache hit for {arch} took {elapsed:.2f}s")
+
+
+def platform_debian(arch: str) -> str:
+    from podrepro.arches import lookup
+
+    return lookup(arch).debian
 
 
 def _tags() -> list[str]:
@@ -257,3 +281,21 @@ def test_image_ls_json_reports_current_images() -> None:
     generic_arm = [x for x in rows if x["arch"] == "arm" and x["profile"] == "generic"]
     assert generic_arm and all(k in generic_arm[0] for k in ("tag", "hash", "size", "created", "last_used", "status"))
     assert any(x["status"] == "current" for x in generic_arm)
+
+
+def test_package_cache_dir_left_by_a_layer_build_is_tidied(tmp_path: Path) -> None:
+    """A layer build's apt leaves partial/ owned by its _apt user (a subordinate uid here): the
+    user cannot open it and a later bootstrap's sync-out failed on it. The builder removes it."""
+    from podrepro.images import Builder
+
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    (debs / "kept.deb").write_bytes(b"x")
+    assert podman("unshare", "sh", "-c", f"mkdir -m 0700 {debs}/partial && chown 42:0 {debs}/partial").returncode == 0
+    assert (debs / "partial").stat().st_uid != os.getuid()
+    with pytest.raises(PermissionError):
+        list((debs / "partial").iterdir())
+    Builder._tidy_debs(debs)
+    assert not (debs / "partial").exists()
+    assert (debs / "kept.deb").read_bytes() == b"x"
+    Builder._tidy_debs(debs)  # nothing to do: no error

@@ -8,17 +8,51 @@ MIRROR = "http://mirror.invalid/debian"
 
 
 def test_mmdebstrap_argv_streams_to_stdout_with_cache(tmp_path: Path) -> None:
-    spec = bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, debs_cache=tmp_path / "debs dir")
+    spec = bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, debs_cache=tmp_path / "debs dir",
+                                   installer="chroot")
     argv = bootstrap.mmdebstrap_argv(spec)
     assert argv[:5] == ["mmdebstrap", "--mode=unshare", "--variant=minbase", "--architectures=armhf", "--format=tar"]
     assert argv[-2:] == ["bookworm", "-"]          # no mirror: mmdebstrap's default
     assert "--skip=essential/unlink" in argv
     assert f"--setup-hook=sync-in '{tmp_path}/debs dir' /var/cache/apt/archives/" in argv
     assert f"--customize-hook=sync-out /var/cache/apt/archives '{tmp_path}/debs dir'" in argv
+    assert not any(a.startswith("--extract-hook") for a in argv)
+
+
+def test_host_dpkg_installer_extracts_the_variants_packages_and_installs_them_in_a_hook(tmp_path: Path) -> None:
+    spec = bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, include=("gdb",),
+                                   debs_cache=tmp_path / "debs")
+    argv = bootstrap.mmdebstrap_argv(spec)
+    assert "--variant=extract" in argv and "--variant=minbase" not in argv
+    # mmdebstrap's minbase: the essential set, Priority: required and apt; one pattern per option
+    assert [a for a in argv if a.startswith("--include=")] == [
+        "--include=?essential", "--include=?priority(required)", "--include=apt", "--include=gdb"]
+    hooks = [a for a in argv if a.startswith("--extract-hook=")]
+    assert hooks[0] == "--extract-hook=" + bootstrap.HOST_DPKG_HOOK
+    # the package cache is synced out after the install, by the extract phase (no customize phase)
+    assert hooks[1:] == [f"--extract-hook=sync-out /var/cache/apt/archives {tmp_path}/debs"]
+    assert "MMDEBSTRAP_ESSENTIAL" in bootstrap.HOST_DPKG_HOOK  # the resolved set, not every cached .deb
+    assert not any(a.startswith("--customize-hook") for a in argv)
+    hook = bootstrap.HOST_DPKG_HOOK
+    assert '--root="$root"' in hook and "--force-architecture" in hook and "--configure --pending" in hook
+    assert ">&2" in hook  # the tar goes to stdout: nothing else may
+
+
+def test_host_dpkg_hook_is_valid_shell() -> None:
+    import subprocess
+
+    assert subprocess.run(["sh", "-n", "-c", bootstrap.HOST_DPKG_HOOK]).returncode == 0
+
+
+def test_every_variant_podrepro_accepts_has_a_host_dpkg_package_set() -> None:
+    from podrepro.config import BY_NAME
+
+    assert set(BY_NAME["variant"].choices) <= set(bootstrap.VARIANT_PACKAGES)
+    assert set(BY_NAME["installer"].choices) == set(bootstrap.INSTALLERS)
 
 
 def test_mmdebstrap_argv_with_mirror_and_includes() -> None:
-    spec = bootstrap.BootstrapSpec("mipsel", "bookworm", "buildd", MIRROR, include=("gcc", "make"))
+    spec = bootstrap.BootstrapSpec("mipsel", "bookworm", "buildd", MIRROR, include=("gcc", "make"), installer="chroot")
     argv = bootstrap.mmdebstrap_argv(spec, output="/tmp/x.tar")
     assert argv[-3:] == ["bookworm", "/tmp/x.tar", MIRROR]
     assert "--include=gcc,make" in argv and "--variant=buildd" in argv
