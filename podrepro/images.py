@@ -465,7 +465,11 @@ class Builder:
             if kind == "nospace":
                 raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
                                   hint=f"free space in {self.paths.cache} or the podman store; log: {log}")
-            raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=f"full log: {log}")
+            hint = f"full log: {log}"
+            if spec.installer == "host-dpkg" and "podrepro:" in text:
+                # the failure came from installing with the host's dpkg: the other way may work
+                hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\" ({hint})"
+            raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)
         if rc_im != 0:
             text = log.read_text(errors="replace")[-4000:]
             if bootstrap.NO_SPACE.search(text):
