@@ -332,7 +332,11 @@ def test_prune_while_running_keeps_the_image(arm_base: str, tmp_path: Path, uniq
     assert b.returncode == 0, b.stderr
     tag = json.loads(b.stdout)["tag"]
     err = tmp_path / "run-err.txt"
-    p = start(["run", "arm", "--", "sh", "-c", "sleep 10; cat /podrepro-token"], proj, err)
+    # the run lasts until the test says so (a file in the mounted project): a prune with many
+    # stale images to remove first can take longer than any fixed sleep
+    go = proj / "go"
+    p = start(["run", "arm", "--", "sh", "-c", f"while [ ! -e {go} ]; do sleep 0.2; done; cat /podrepro-token"],
+              proj, err)
     try:
         wait_for(lambda: tag in _running_images(), 120, "the run's container")
         # from outside the project, its profile is unknown: the image is 'stale' for this prune
@@ -342,6 +346,7 @@ def test_prune_while_running_keeps_the_image(arm_base: str, tmp_path: Path, uniq
         assert pr.returncode == 0, pr.stderr
         assert f"kept (in use): {tag}" in pr.stderr, pr.stdout + pr.stderr
         assert tag in tags()
+        go.touch()
         out, _ = p.communicate(timeout=120)
         assert p.returncode == 0, err.read_text()
         assert out.strip() == unique
