@@ -341,7 +341,7 @@ class Builder:
             if recipe.kind == "profile":
                 assert base is not None and profile is not None
                 self.ensure(base, source=source, rebuild=False)
-                return self._build_layer(recipe, base, profile, t0)
+                return self._build_layer(recipe, base, profile, t0, no_cache=rebuild)
             return self._build_base(recipe, source, t0)
 
     def _record(self, tag: str, **fields: Any) -> None:
@@ -519,7 +519,8 @@ class Builder:
             return
         process.run([PODMAN, "unshare", "rm", "-rf", "--", str(partial)], check=True)
 
-    def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float) -> BuildResult:
+    def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float,
+                     no_cache: bool = False) -> BuildResult:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
         log = self._logfile(recipe)
@@ -533,6 +534,7 @@ class Builder:
             labels=recipe.labels(),
             # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
             volumes=[f"{debs}:/var/cache/apt/archives"],
+            no_cache=no_cache,
         )
         started_ticks = process.boot_ticks()
         try:
@@ -562,10 +564,20 @@ class Builder:
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
 
     def _promote(self, tmp: str, recipe: Recipe, log: Path) -> ImageInfo:
-        """Verify the temporary image, then give it its real tag: only verified images get one."""
+        """Verify the temporary image, then give it its real tag: only verified images get one.
+
+        A ``--rebuild`` moves the tag off the previous image of the recipe; that image is then
+        removed too (unless something still uses it), instead of lingering untagged where
+        ``image prune`` cannot see it."""
         info = self.verify(tmp, recipe.arch, log)
+        previous = self.engine.inspect(recipe.tag)
         self.engine.tag(tmp, recipe.tag)
         self.engine.remove_image(tmp)
+        if previous is not None and previous.id != info.id:
+            with contextlib.suppress(PodreproError):
+                still = self.engine.inspect(previous.id)
+                if still is not None and not still.tags:
+                    self.engine.remove_image(previous.id)  # never forced: a running container keeps it
         return info
 
     def _abandon(self, tmp: str) -> None:

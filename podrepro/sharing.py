@@ -123,7 +123,8 @@ def remove(engine: Podman, paths: Paths, tag: str) -> bool:
 
 
 def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_: bool = False) -> tuple[list[str], list[str]]:
-    """Remove stale images (all podrepro images with ``all_``) and leftover temporary ones.
+    """Remove stale images (all podrepro images with ``all_``), leftover temporary ones and
+    untagged podrepro images.
 
     Never forced: an image a running container uses is kept (and reported), so a prune can't
     break a run in progress."""
@@ -141,6 +142,16 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
         except EngineError as e:
             kept.append(f"{r.tag} ({e.message})")
     for info in engine.list_images(f"{images.LABEL}.hash"):
+        if not info.tags:
+            # a podrepro image whose tag moved on (a --rebuild while it had children or was in
+            # use): nothing can name it any more; removed once nothing uses it
+            if dry_run:
+                removed.append(f"untagged {info.id[:12]}")
+                continue
+            with contextlib.suppress(EngineError):
+                if engine.remove_image(info.id, force=False):
+                    removed.append(f"untagged {info.id[:12]}")
+            continue
         for tag in info.tags:
             if tag.startswith(images.TMP_REPO + ":") and _tmp_is_orphaned(tag):
                 if not dry_run:

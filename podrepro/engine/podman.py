@@ -245,9 +245,11 @@ class Podman:
 
     def build_argv(self, *, platform: str, containerfile: Path, context: Path, tag: str,
                    build_args: Mapping[str, str], labels: Mapping[str, str],
-                   volumes: Sequence[str] = (), network: bool = True) -> list[str]:
+                   volumes: Sequence[str] = (), network: bool = True, no_cache: bool = False) -> list[str]:
         argv = [self.binary, "build", "--platform", platform, "--pull=never", "--layers", "--force-rm",
                 "-f", str(containerfile), "-t", tag]
+        if no_cache:
+            argv.append("--no-cache")  # --rebuild: run every step again (new packages from the mirror)
         for k, v in sorted(build_args.items()):
             argv += ["--build-arg", f"{k}={v}"]
         for k, v in sorted(labels.items()):

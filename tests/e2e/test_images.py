@@ -299,3 +299,40 @@ def test_package_cache_dir_left_by_a_layer_build_is_tidied(tmp_path: Path) -> No
     assert not (debs / "partial").exists()
     assert (debs / "kept.deb").read_bytes() == b"x"
     Builder._tidy_debs(debs)  # nothing to do: no error
+
+
+def test_rebuild_replaces_the_previous_image_without_leaving_it_dangling(tmp_path: Path, unique: str) -> None:
+    proj = _unique_project(tmp_path, unique)
+    first = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=1800)
+    assert first.returncode == 0, first.stderr
+    tag = json.loads(first.stdout)["tag"]
+    old_id = str(_inspect(tag)["Id"])
+    try:
+        again = podrepro("image", "build", "arm", "--rebuild", "--json", cwd=proj, timeout=1800)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["built"] is True
+        new_id = str(_inspect(tag)["Id"])
+        assert new_id != old_id
+        # the replaced image is gone, not left untagged where `image prune` cannot see it
+        assert podman("image", "exists", old_id).returncode == 1
+    finally:
+        podrepro("image", "rm", tag)
+
+
+def test_prune_removes_untagged_podrepro_images(tmp_path: Path, unique: str) -> None:
+    """Images whose tag moved on (an old --rebuild, a crash between steps) are invisible to
+    `image ls`; prune removes them once nothing uses them. Other untagged images are not ours."""
+    base = next(t for t in _tags() if t.startswith("localhost/podrepro/base:arm-"))
+    (tmp_path / "Containerfile").write_text(f"FROM {base}\nLABEL test.token={unique}\n")
+    ours = podman("build", "-q", "--pull=never", "--platform", "linux/arm/v7", "-t", f"localhost/podrepro-test/{unique}:x",
+                  str(tmp_path))
+    assert ours.returncode == 0, ours.stderr.decode()
+    image_id = ours.stdout.decode().split()[-1]
+    assert podman("untag", image_id).returncode == 0  # inherits the base's io.podrepro.* labels
+    dry = podrepro("image", "prune", "--dry-run", cwd=tmp_path)
+    assert f"untagged {image_id[:12]}" in dry.stdout + dry.stderr
+    assert podman("image", "exists", image_id).returncode == 0
+    pr = podrepro("image", "prune", cwd=tmp_path)
+    assert pr.returncode == 0, pr.stderr
+    assert f"untagged {image_id[:12]}" in pr.stdout + pr.stderr
+    assert podman("image", "exists", image_id).returncode == 1
