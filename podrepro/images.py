@@ -468,7 +468,7 @@ class Builder:
             hint = f"full log: {log}"
             if spec.installer == "host-dpkg" and "podrepro:" in text:
                 # the failure came from installing with the host's dpkg: the other way may work
-                hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\" ({hint})"
+                hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\"; {hint}"
             raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)
         if rc_im != 0:
             text = log.read_text(errors="replace")[-4000:]
@@ -510,14 +510,17 @@ class Builder:
         """A layer build mounts the package cache as the container's /var/cache/apt/archives,
         where apt leaves ``partial/`` owned by its _apt user: a subordinate uid on the host, so
         the user can neither read nor replace it, and mmdebstrap's sync-out into the cache fails
-        on it. Remove it inside podman's user namespace, where that uid is ours."""
+        on it. Remove it (inside podman's user namespace, where that uid is ours)."""
         partial = debs / "partial"
         try:
             if partial.lstat().st_uid == os.getuid():
                 return
         except FileNotFoundError:
             return
-        process.run([PODMAN, "unshare", "rm", "-rf", "--", str(partial)], check=True)
+        rm_tree(partial)
+        if partial.exists():
+            raise EngineError(f"cannot remove {partial}, left in the package cache by a layer build",
+                              hint=f"remove it yourself: podman unshare rm -rf {partial}")
 
     def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float,
                      no_cache: bool = False) -> BuildResult:
@@ -552,12 +555,11 @@ class Builder:
             with contextlib.suppress(Exception):
                 process.kill_orphaned_build_steps(started_ticks)
             with contextlib.suppress(Exception):
-                self._tidy_debs(debs)
-            with contextlib.suppress(Exception):
                 self.cleanup_build_containers()
             raise
-        with contextlib.suppress(Exception):
-            self._tidy_debs(debs)
+        finally:
+            with contextlib.suppress(Exception):
+                self._tidy_debs(debs)  # the next bootstrap tidies (and reports) it too
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
         self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
@@ -639,13 +641,7 @@ class Builder:
         return d
 
     def _rm_tree(self, d: Path) -> None:
-        """Remove ``d``; what the user cannot remove (files of subordinate ids, written inside
-        mmdebstrap's user namespace) goes through ``podman unshare``."""
-        import shutil
-
-        shutil.rmtree(d, ignore_errors=True)
-        if d.exists():
-            process.run([self.engine.binary, "unshare", "rm", "-rf", str(d)], timeout=300)
+        rm_tree(d, self.engine.binary)
 
     def _spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
         p = process.popen(argv, **kw)
@@ -699,6 +695,16 @@ class Builder:
             rc = p.wait()
         self._children.remove(p)
         return rc
+
+
+def rm_tree(d: Path, podman: str = PODMAN) -> None:
+    """Remove ``d``; what the user cannot remove (files of subordinate ids, written inside a
+    user namespace by mmdebstrap or a container) goes through ``podman unshare``."""
+    import shutil
+
+    shutil.rmtree(d, ignore_errors=True)
+    if d.exists():
+        process.run([podman, "unshare", "rm", "-rf", "--", str(d)], timeout=300)
 
 
 def _warn(text: str) -> None:

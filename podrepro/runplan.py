@@ -164,13 +164,6 @@ def save(arch: str, argv: Sequence[str], deps: Sequence[Dep], env_names: Iterabl
             pass
 
 
-def forget(environ: Mapping[str, str] | None = None) -> None:
-    try:
-        os.unlink(plans_file(environ))
-    except OSError:
-        pass
-
-
 def _now() -> int:
     import time
 

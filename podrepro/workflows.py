@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrepro import images
 from podrepro.arches import Arch, lookup
@@ -20,6 +20,9 @@ from podrepro.engine.podman import Podman
 from podrepro.errors import UsageError
 from podrepro.paths import Paths, get_paths
 from podrepro.profiles import Profile, resolve_profile
+
+if TYPE_CHECKING:
+    from podrepro.binfmt import ArchReport
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
             "log": str(r.log) if r.log else None}
 
 
-def check_binfmt(arch: Arch) -> Any:
+def check_binfmt(arch: Arch) -> ArchReport | None:
     """Stop early, with the fix, when the host cannot run ``arch`` binaries; else the
     ``binfmt.ArchReport`` that says which handler will run them (None for a native arch)."""
     if not arch.emulated:
@@ -84,17 +87,16 @@ def check_binfmt(arch: Arch) -> Any:
     return binfmt.ensure_handler(arch, interactive=stdin_is_tty())
 
 
-def run_plan_deps(cfg: Config, t: Target, report: Any, storage: list[Path], paths: Paths,
+def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,
                   ccache_dir: Path | None) -> list[Any]:
     """Every input a ``run`` argv was decided from, fingerprinted for ``runplan``."""
-    from podrepro import binfmt, runplan
+    from podrepro import binfmt, config, runplan
 
     stat, content, listing, exists = runplan.STAT, runplan.CONTENT, runplan.LISTING, runplan.EXISTS
-    here = Path(__file__).resolve().parent
-    deps = [(stat, here / m) for m in (
-        "runplan.py", "workflows.py", "runner.py", "config.py", "profiles.py", "images.py", "binfmt.py",
-        "arches.py", "paths.py", "privbinfmt.py", "engine/podman.py", "cli/entry.py")]
-    deps += [(stat, cfg.user_file), *((exists, p) for p in config_discovery(cfg))]
+    # podrepro itself: an upgrade or an edit of any module may decide differently
+    deps = [(stat, m) for m in sorted(Path(__file__).resolve().parent.rglob("*.py"))]
+    deps += [(stat, cfg.user_file),
+             *((exists, p) for p in config.discovery_paths(Path.cwd(), cfg.project_file))]
     if cfg.project_file is not None:
         deps.append((stat, cfg.project_file))
     cf = t.profile.containerfile_path()
@@ -109,12 +111,6 @@ def run_plan_deps(cfg: Config, t: Target, report: Any, storage: list[Path], path
         deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]
         deps.append((stat, Path(report.entry.interpreter)))
     return [runplan.fingerprint(kind, str(p)) for kind, p in deps]
-
-
-def config_discovery(cfg: Config) -> list[Path]:
-    from podrepro import config
-
-    return config.discovery_paths(Path.cwd(), cfg.project_file)
 
 
 def host_handler_usable(arch: Arch) -> bool:
@@ -218,7 +214,8 @@ def reproduce(
     if plannable:
         from podrepro import runplan
 
-        storage = storage_files() or []
+        store = storage_files()
+        storage = [store[0], *store[1]] if store else []
         names = [item.partition("=")[0] for item in cfg["env"]]
         runplan.save(arch_name, argv[:len(argv) - len(command)],
                      run_plan_deps(cfg, t, report, storage, paths, ccache_dir), names,

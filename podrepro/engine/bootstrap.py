@@ -170,14 +170,14 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     if host_dpkg:
         # apt patterns go one per --include (mmdebstrap would split a list at the commas inside them)
         argv += [f"--include={p}" for p in VARIANT_PACKAGES[spec.variant]]
+        argv.append("--extract-hook=" + HOST_DPKG_HOOK)
     if spec.include:
         argv.append("--include=" + ",".join(spec.include))
-    if host_dpkg:
-        argv.append("--extract-hook=" + HOST_DPKG_HOOK)
     if spec.debs_cache is not None:
         cache = shlex.quote(str(spec.debs_cache))
+        if not host_dpkg:
+            argv.append("--skip=essential/unlink")  # keep the essential .debs for sync-out
         argv += [
-            "--skip=essential/unlink",
             '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
             f"--setup-hook=sync-in {cache} /var/cache/apt/archives/",
             # the extract variant runs no customize hooks: its last hook is the extract hook

@@ -311,9 +311,9 @@ class Podman:
         return process.run(argv, timeout=timeout)
 
 
-def storage_files(environ: Mapping[str, str] | None = None) -> list[Path] | None:
-    """The files of the default rootless containers/storage that say which images exist (its
-    storage.conf, then each driver's images.json), or None when the store is elsewhere or unknown
+def storage_files(environ: Mapping[str, str] | None = None) -> tuple[Path, list[Path]] | None:
+    """The files of the default rootless containers/storage that say which images exist: its
+    storage.conf and each driver's images.json; None when the store is elsewhere or unknown
     (root, CONTAINERS_STORAGE_CONF, a graphroot in the user's storage.conf)."""
     env = os.environ if environ is None else environ
     if os.geteuid() == 0 or env.get("CONTAINERS_STORAGE_CONF"):
@@ -327,7 +327,7 @@ def storage_files(environ: Mapping[str, str] | None = None) -> list[Path] | None
     except OSError:
         return None
     root = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "containers" / "storage"
-    return [conf, *(root / f"{driver}-images" / "images.json" for driver in ("overlay", "vfs"))]
+    return conf, [root / f"{driver}-images" / "images.json" for driver in ("overlay", "vfs")]
 
 
 def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> bool | None:
@@ -340,7 +340,7 @@ def storage_lists_image(tag: str, environ: Mapping[str, str] | None = None) -> b
     if files is None:
         return None
     found_any = False
-    for f in files[1:]:
+    for f in files[1]:
         try:
             data = json.loads(f.read_bytes())
         except FileNotFoundError:
