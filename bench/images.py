@@ -7,7 +7,10 @@ In one run, on the same machine (run as root; podrepro's steps run rootless as -
   (b) `podrepro image build arm --profile base --rebuild`, rootless, cold (empty .deb cache), with
       the default installer (host-dpkg: the host's dpkg unpacks, maintainer scripts run emulated)
   (b') the same with `installer = "chroot"` (mmdebstrap's own way), cold, for reference
-  (c) a base rebuild (re-bootstrap, as after a base-recipe change) with the .deb cache warm
+  (c) a base-recipe change with the .deb cache warm: variant minbase -> buildd (the base gains
+      build-essential), seeded from (b)'s base: only the missing packages are installed
+  (c-) the same buildd recipe from scratch (--rebuild: no seed), .deb cache warm, for reference
+  (c'') a base-recipe change that keeps the package set (variant -> required), seeded
   (c') a profile-layer recipe change (edited Containerfile) on top of the cached base
   (d) a cache hit: `podrepro image build arm --profile base` when the image exists
 Prints medians and the ratios b/a (target <= 0.8), c/b (target <= 0.5) and d (target <= 1 s).
@@ -18,6 +21,8 @@ Prints medians and the ratios b/a (target <= 0.8), c/b (target <= 0.5) and d (ta
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -33,12 +38,16 @@ sys.path.insert(0, str(REPO))
 
 
 def run(argv: list[str], **kw: object) -> float:
+    return run_out(argv, **kw)[0]
+
+
+def run_out(argv: list[str], **kw: object) -> tuple[float, str]:
     t0 = time.perf_counter()
-    cp = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+    cp = subprocess.run(argv, capture_output=True, **kw)  # type: ignore[call-overload]
     dt = time.perf_counter() - t0
     if cp.returncode != 0:
         raise SystemExit(f"failed ({cp.returncode}): {' '.join(argv)}\n{cp.stderr.decode(errors='replace')[-3000:]}")
-    return dt
+    return dt, cp.stdout.decode(errors="replace")
 
 
 def seed_recipe(mirror: str | None) -> float:
@@ -75,8 +84,20 @@ def main() -> None:
                 f"PATH={Path(args.python).parent}:/usr/bin:/bin"]
 
     def podrepro(cache: Path, *a: str, cwd: Path | None = None, env: tuple[str, ...] = ()) -> float:
-        return run(["runuser", "-u", args.user, "--", *base_env, f"PODREPRO_CACHE_DIR={cache}", *env,
-                    args.python, "-m", "podrepro", *a], cwd=cwd or REPO)
+        return podrepro_out(cache, *a, cwd=cwd, env=env)[0]
+
+    def podrepro_out(cache: Path, *a: str, cwd: Path | None = None, env: tuple[str, ...] = ()) -> tuple[float, str]:
+        return run_out(["runuser", "-u", args.user, "--", *base_env, f"PODREPRO_CACHE_DIR={cache}", *env,
+                        args.python, "-m", "podrepro", *a], cwd=cwd or REPO)
+
+    def seeded(cache: Path, env: tuple[str, ...]) -> float:
+        """A base build that must start from an earlier base (else it does not measure (c))."""
+        with contextlib.suppress(SystemExit):  # an image of this recipe left by an earlier run
+            podrepro(cache, "image", "rm", "arm", "--profile", "base", env=env)
+        dt, out = podrepro_out(cache, "image", "build", "arm", "--profile", "base", "--json", env=env)
+        if not json.loads(out).get("seeded_from"):
+            raise SystemExit(f"{' '.join(env)}: the build was not seeded from an earlier base")
+        return dt
 
     def fresh_cache(name: str) -> Path:
         p = work / name
@@ -84,7 +105,8 @@ def main() -> None:
         os.chown(p, pw.pw_uid, pw.pw_gid)
         return p
 
-    a, b, b2, c, c2, d = [], [], [], [], [], []
+    a, b, b2, c, c0, c3, c2, d = [], [], [], [], [], [], [], []
+    buildd, required = ("PODREPRO_VARIANT=buildd",), ("PODREPRO_VARIANT=required",)
     try:
         for i in range(args.runs):
             a.append(seed_recipe(mirror))
@@ -92,7 +114,12 @@ def main() -> None:
                                env=("PODREPRO_INSTALLER=chroot",)))
             cold = fresh_cache(f"cold-{i}")
             b.append(podrepro(cold, "image", "build", "arm", "--profile", "base", "--rebuild"))
-            c.append(podrepro(cold, "image", "build", "arm", "--profile", "base", "--rebuild"))
+            # from scratch first: also puts build-essential's .debs in the package cache
+            c0.append(podrepro(cold, "image", "build", "arm", "--profile", "base", "--rebuild", env=buildd))
+            c.append(seeded(cold, buildd))
+            c3.append(seeded(cold, required))
+            for env in (buildd, required):
+                podrepro(cold, "image", "rm", "arm", "--profile", "base", env=env)
             proj = work / f"proj-{i}"
             proj.mkdir()
             (proj / "x.Containerfile").write_text(f"ARG BASE\nFROM ${{BASE}}\nRUN echo bench-{time.time()} > /x\n")
@@ -103,12 +130,15 @@ def main() -> None:
                 d.append(podrepro(cold, "image", "build", "arm", "--profile", "base"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ma, mb, mb2, mc, mc2, md = (statistics.median(x) for x in (a, b, b2, c, c2, d))
+    ma, mb, mb2, mc, mc0, mc3, mc2, md = (statistics.median(x) for x in (a, b, b2, c, c0, c3, c2, d))
     rows = [
         ("(a) seed: debootstrap --foreign + second stage, root", f"{ma:.1f}s", "", ""),
         ("(b) podrepro image build arm (base), rootless, cold", f"{mb:.1f}s", f"b/a = {mb / ma:.2f}", "<= 0.8"),
         ("(b') the same, installer = chroot", f"{mb2:.1f}s", f"b'/a = {mb2 / ma:.2f}", ""),
-        ("(c) base re-bootstrap, .deb cache warm", f"{mc:.1f}s", f"c/b = {mc / mb:.2f}", "<= 0.5"),
+        ("(c) recipe change minbase -> buildd, .deb cache warm (seeded)", f"{mc:.1f}s", f"c/b = {mc / mb:.2f}",
+         "<= 0.5"),
+        ("(c-) the same buildd recipe from scratch (--rebuild)", f"{mc0:.1f}s", f"c-/b = {mc0 / mb:.2f}", ""),
+        ("(c'') recipe change, same packages (variant required, seeded)", f"{mc3:.1f}s", f"c''/b = {mc3 / mb:.2f}", ""),
         ("(c') profile-layer change on the cached base", f"{mc2:.1f}s", f"c'/b = {mc2 / mb:.2f}", ""),
         ("(d) cache hit", f"{md:.2f}s", "", "<= 1 s"),
     ]

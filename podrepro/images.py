@@ -127,6 +127,40 @@ def resolve_mirror(configured: str) -> tuple[str | None, str]:
     return None, "mmdebstrap default"
 
 
+def choose_seed(images: list[ImageInfo], recipe: Recipe) -> ImageInfo | None:
+    """The earlier base a host-dpkg bootstrap of ``recipe`` starts from (see bootstrap.HOST_DPKG_HOOK).
+
+    Candidates: tagged podrepro bases of the same Debian architecture and suite that mmdebstrap
+    bootstrapped with the host-dpkg installer, whose variant's package patterns are all among
+    ``recipe``'s (so its packages are likely a subset; the hook checks the real sets). The one
+    with the most patterns wins (the most packages already configured), then the newest."""
+    if recipe.kind != "base" or recipe.data.get("source") != "mmdebstrap" or recipe.data.get("installer") != "host-dpkg":
+        return None
+    wanted = set(bootstrap.VARIANT_PACKAGES.get(recipe.variant, ()))
+    if not wanted:
+        return None
+    best: tuple[int, str] | None = None
+    chosen = None
+    for img in images:
+        try:
+            data = json.loads(img.labels.get(f"{LABEL}.recipe", ""))
+        except ValueError:
+            continue
+        if not isinstance(data, dict) or not img.tags or recipe.tag in img.tags:
+            continue
+        if (data.get("kind"), data.get("source"), data.get("installer")) != ("base", "mmdebstrap", "host-dpkg"):
+            continue
+        if data.get("debian_arch") != recipe.arch.debian or data.get("suite") != recipe.suite:
+            continue
+        patterns = set(bootstrap.VARIANT_PACKAGES.get(str(data.get("variant")), ()))
+        if not patterns or not patterns <= wanted:
+            continue
+        rank = (len(patterns), img.created)
+        if best is None or rank > best:
+            best, chosen = rank, img
+    return chosen
+
+
 # ---- cache index --------------------------------------------------------------------------------
 
 class Index:
@@ -288,6 +322,7 @@ class BuildResult:
     info: ImageInfo | None = None
     log: Path | None = None
     steps: list[str] = field(default_factory=list)
+    seeded_from: str | None = None  # the earlier base a bootstrap started from
 
 
 class Builder:
@@ -342,7 +377,8 @@ class Builder:
                 assert base is not None and profile is not None
                 self.ensure(base, source=source, rebuild=False)
                 return self._build_layer(recipe, base, profile, t0, no_cache=rebuild)
-            return self._build_base(recipe, source, t0)
+            # a rebuild is a bootstrap from scratch: no seeding from an earlier base
+            return self._build_base(recipe, source, t0, seed=not rebuild)
 
     def _record(self, tag: str, **fields: Any) -> None:
         """Index a freshly built image. The index is a cache: failing to write it (a full disk)
@@ -359,7 +395,7 @@ class Builder:
     def _tmp_tag(self, recipe: Recipe) -> str:
         return f"{TMP_REPO}:{recipe.hash12}-{os.getpid()}-{secrets.token_hex(3)}"
 
-    def _build_base(self, recipe: Recipe, source: BaseSource, t0: float) -> BuildResult:
+    def _build_base(self, recipe: Recipe, source: BaseSource, t0: float, seed: bool = True) -> BuildResult:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
         log = self._logfile(recipe)
@@ -367,17 +403,21 @@ class Builder:
             if source.kind == "ref":
                 self._pull_base(recipe, source, tmp, log)
             else:
-                self._bootstrap_with_retries(recipe, source, tmp, log)
+                self._bootstrap_with_retries(recipe, source, tmp, log, seed)
             info = self._promote(tmp, recipe, log)
         except BaseException:
             self._abandon(tmp)
             raise
+        seeded = seeded_from(log)
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
-                          recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
-        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
-        return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
+                     recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id,
+                     **({"seeded_from": seeded} if seeded else {}))
+        how = f", seeded from {seeded}" if seeded else ""
+        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s{how} (log: {log})")
+        return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log, seeded_from=seeded)
 
-    def _bootstrap_with_retries(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+    def _bootstrap_with_retries(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
+                                seed: bool = True) -> None:
         from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
         attempts = int(os.environ.get("PODREPRO_BOOTSTRAP_ATTEMPTS", "3"))
@@ -390,7 +430,7 @@ class Builder:
         def attempt() -> None:
             with contextlib.suppress(Exception):
                 self.engine.remove_image(tmp, force=True)
-            self._bootstrap_once(recipe, source, tmp, log)
+            self._bootstrap_once(recipe, source, tmp, log, seed)
 
         try:
             attempt()
@@ -398,7 +438,8 @@ class Builder:
             raise EngineError(f"bootstrap of {recipe.arch.debian} {recipe.suite} failed after {attempts} attempts: "
                               f"{e.line}", hint=f"mirror trouble? full log: {log}; try --mirror URL") from None
 
-    def _bootstrap_once(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+    def _bootstrap_once(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
+                        seed: bool = True) -> None:
         arch = recipe.arch
         labels = recipe.labels()
         imp = self.engine.import_argv(arch.oci_arch, arch.oci_variant, tmp, labels)
@@ -427,12 +468,22 @@ class Builder:
             # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
             # when interrupted, mmdebstrap sometimes leaves them behind (owned by subordinate ids)
             mmtmp = self._mm_tmpdir()
+            stream = None
+            env = {"TMPDIR": str(mmtmp)}
             try:
-                mm = self._spawn(argv, stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True,
-                                 env={"TMPDIR": str(mmtmp)})
+                if seed and spec.installer == "host-dpkg" and spec.variant in bootstrap.VARIANT_PACKAGES:
+                    stream = self._seed_stream(recipe, mmtmp, lf)
+                if stream is not None:
+                    env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
+                mm = self._spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True, env=env)
             except BaseException:
+                if stream is not None:
+                    stream.finish()
                 self._rm_tree(mmtmp)
                 raise
+            if stream is not None:
+                stream.spawned()
             self._mm_tmp: Path | None = mmtmp
             assert mm.stdout is not None
             im = self._spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
@@ -448,6 +499,8 @@ class Builder:
                 rc_mm = mm.wait()
                 rc_im = im.wait()
             finally:
+                if stream is not None:
+                    stream.finish()
                 if mm.poll() is not None:
                     self._rm_tree(mmtmp)
         self._children.clear()
@@ -619,6 +672,23 @@ class Builder:
                     image.startswith(REPO) or "podrepro" in image):
                 process.run([self.engine.binary, "rm", "-f", c.get("Id", "")], timeout=60)
 
+    # -- seeding -----------------------------------------------------------------------------------
+    def _seed_stream(self, recipe: Recipe, workdir: Path, lf: IO[bytes]) -> SeedStream | None:
+        """Start exporting the earlier base that ``recipe``'s bootstrap can start from, if any."""
+        try:
+            remove_stale_seed_containers(self.engine.binary)
+            image = choose_seed(self.engine.list_images(f"{LABEL}.kind=base"), recipe)
+        except PodreproError:
+            return None
+        if image is None:
+            return None
+        stream = SeedStream(self, image, workdir, lf)
+        if not stream.start():
+            return None
+        self.progress.step("bootstrap", f"mmdebstrap {recipe.arch.debian} {recipe.suite} ({recipe.variant}), "
+                                        f"seeded from {image.tags[0]} → podman import")
+        return stream
+
     # -- helpers -------------------------------------------------------------------------------
     def _mm_tmpdir(self) -> Path:
         """A temp dir for mmdebstrap that we remove ourselves. It lives in the system temp dir
@@ -695,6 +765,117 @@ class Builder:
             rc = p.wait()
         self._children.remove(p)
         return rc
+
+
+SEED_PREFIX = "podrepro-seed-"
+
+
+class SeedStream:
+    """An earlier base's root filesystem on a pipe, for the bootstrap hook's seeding.
+
+    ``podman export`` writes it to a file in mmdebstrap's temp dir while mmdebstrap updates,
+    downloads and extracts (off the critical path); a thread then copies the file into the pipe,
+    so the hook, which blocks on the pipe, reads a complete tar or (a failed export) an empty one.
+    A hook that does not read it (mmdebstrap failed earlier) just breaks the pipe."""
+
+    def __init__(self, builder: Builder, image: ImageInfo, workdir: Path, lf: IO[bytes]) -> None:
+        self.builder = builder
+        self.image = image
+        self.file = workdir / "seed.tar"
+        self.lf = lf
+        self.container: str | None = None
+        self.export: subprocess.Popen[bytes] | None = None
+        self.thread: threading.Thread | None = None
+        self.fd = -1
+        self._write = -1
+
+    def start(self) -> bool:
+        podman = self.builder.engine.binary
+        name = f"{SEED_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+        cp = process.run([podman, "create", "--pull=never", "--name", name, self.image.id, "true"], timeout=120)
+        if cp.returncode != 0:
+            self.lf.write(b"seed not used, podman create failed: " + cp.stderr[-500:] + b"\n")
+            return False
+        self.container = name
+        self.fd, self._write = os.pipe()
+        self.lf.write(f"seed: {self.image.tags[0]} ({self.image.id[:12]}) via container {name}\n".encode())
+        self.lf.flush()
+        self.export = self.builder._spawn([podman, "export", "-o", str(self.file), name],
+                                          stdout=self.lf, stderr=self.lf)
+        self.thread = threading.Thread(target=self._feed, name="podrepro-seed", daemon=True)
+        self.thread.start()
+        return True
+
+    def spawned(self) -> None:
+        """mmdebstrap has the read end now: drop ours, so a hook that exits breaks the pipe."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -2
+
+    def _feed(self) -> None:
+        assert self.export is not None
+        try:
+            try:
+                rc = self.export.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                self.export.kill()
+                rc = -1
+            if rc != 0:
+                return
+            with open(self.file, "rb") as f:
+                size, offset = os.fstat(f.fileno()).st_size, 0
+                while offset < size:
+                    sent = os.sendfile(self._write, f.fileno(), offset, size - offset)
+                    if sent == 0:
+                        break
+                    offset += sent
+        except OSError:
+            pass  # a broken pipe: the hook did not want it
+        finally:
+            os.close(self._write)
+            self._write = -1
+
+    def finish(self) -> None:
+        """After mmdebstrap: stop the export if it still runs, drop its container and file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -2
+        if self.export is not None and self.export.poll() is None:
+            self.export.terminate()
+        if self.thread is not None:
+            self.thread.join(timeout=60)
+        if self.container is not None:
+            process.run([self.builder.engine.binary, "rm", "-f", self.container], timeout=120)
+            self.container = None
+        with contextlib.suppress(OSError):
+            self.file.unlink()
+
+
+def remove_stale_seed_containers(podman: str = PODMAN) -> list[str]:
+    """Remove the export containers of seeded bootstraps whose podrepro is gone (killed: their
+    names carry its pid); they would keep their image from being pruned. Returns their names."""
+    cp = process.run([podman, "ps", "-a", "--filter", f"name=^{SEED_PREFIX}", "--format", "{{.Names}}"], timeout=60)
+    removed = []
+    for name in cp.stdout.decode(errors="replace").split() if cp.returncode == 0 else []:
+        try:
+            os.kill(int(name[len(SEED_PREFIX):].split("-")[0]), 0)
+        except ProcessLookupError:
+            if process.run([podman, "rm", "-f", name], timeout=60).returncode == 0:
+                removed.append(name)
+        except (ValueError, PermissionError):
+            pass
+    return removed
+
+
+def seeded_from(log: Path) -> str | None:
+    """The earlier base a bootstrap's hook seeded from, as its log says (None: not seeded)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    used = "I: podrepro: seeded from an earlier base" in text
+    tags = [ln.split()[1] for ln in text.splitlines() if ln.startswith("seed: ") and len(ln.split()) > 1]
+    return tags[-1] if used and tags else None
 
 
 def rm_tree(d: Path, podman: str = PODMAN) -> None:

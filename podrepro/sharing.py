@@ -129,6 +129,8 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
     Never forced: an image a running container uses is kept (and reported), so a prune can't
     break a run in progress."""
     removed, kept = [], []
+    if not dry_run:  # a killed seeded bootstrap's export container would keep its image
+        removed += [f"container {n}" for n in images.remove_stale_seed_containers(engine.binary)]
     for r in list_rows(cfg, engine, paths):
         if r.status in ("current", "custom") and not all_:
             continue

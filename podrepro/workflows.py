@@ -74,7 +74,7 @@ def stdin_is_tty() -> bool:
 
 def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
     return {"tag": r.tag, "built": r.built, "seconds": round(r.seconds, 3),
-            "log": str(r.log) if r.log else None}
+            "log": str(r.log) if r.log else None, "seeded_from": r.seeded_from}
 
 
 def check_binfmt(arch: Arch) -> ArchReport | None:

@@ -57,6 +57,45 @@ VARIANT_PACKAGES: dict[str, tuple[str, ...]] = {
     "standard": ("?essential", "?priority(required)", "?priority(important)", "?priority(standard)", "apt"),
 }
 
+# The seed check (awk; unit-tested): the first file is the seed's dpkg database
+# ("ii  package version arch" per line), the second the resolved set ("file package version arch
+# essential"). A seed is usable when every package in it is installed and wanted; the wanted
+# packages it lacks, or has in another version, go to the file named by -v delta. Prints "ok" or
+# the reason it is not usable.
+SEED_AWK = r"""
+FNR == NR { st[$2] = $1; have[$2] = $3 " " $4; next }
+{ want[$2] = 1; if (!($2 in have) || have[$2] != $3 " " $4) print > delta }
+END {
+  for (p in st) {
+    if (st[p] != "ii") { print "its " p " is not fully installed"; exit }
+    if (!(p in want)) { print "it has " p ", which this recipe does not install"; exit }
+  }
+  print "ok"
+}
+"""
+
+# The final check (awk; unit-tested): the installed packages are exactly the resolved set, each
+# fully installed in the resolved version. Same two inputs; prints one line per problem.
+CHECK_AWK = r"""
+FNR == NR { st[$2] = $1; have[$2] = $3 " " $4; next }
+{ want[$2] = 1
+  if (!($2 in have)) print "not installed: " $2
+  else if (st[$2] != "ii") print "not fully installed (" st[$2] "): " $2
+  else if (have[$2] != $3 " " $4) print "installed " $2 " " have[$2] ", resolved " $3 " " $4 }
+END { for (p in st) if (!(p in want)) print "installed but not resolved: " p }
+"""
+
+# Where mmdebstrap has set things up for this run, which a seed's old copies must not replace:
+# the apt sources, mmdebstrap's apt/dpkg settings and its apt config in /tmp (its cleanup uses and
+# removes them), and the downloaded .debs and index files (synced out to the package cache).
+RUN_OWNED = (
+    "etc/apt/sources.list", "etc/apt/sources.list.d", "etc/apt/apt.conf.d/00mmdebstrap",
+    "etc/apt/apt.conf.d/99mmdebstrap", "etc/dpkg/dpkg.cfg.d/99mmdebstrap", "var/cache/apt", "var/lib/apt/lists",
+    "tmp",
+)
+
+SEED_FD_ENV = "PODREPRO_SEED_FD"
+
 # mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
 # packages with the *host's* dpkg and --root: unpacking and dpkg's own bookkeeping run natively;
 # only the maintainer scripts and triggers run (chrooted, by dpkg) under qemu. mmdebstrap's own
@@ -68,32 +107,88 @@ VARIANT_PACKAGES: dict[str, tuple[str, ...]] = {
 # configures in dependency order. --path-include=* undoes path-exclude rules of the host's dpkg
 # config, which --root does not isolate. Passed inline: the namespace's root may not be able to
 # read a file in the user's home.
+#
+# Seeding: with $PODREPRO_SEED_FD set, that descriptor (podrepro passes it as mmdebstrap's
+# standard input, which its hooks inherit) streams the root filesystem of an earlier base image
+# of the same architecture and suite (podrepro exports it). When that image's packages
+# are all part of this run's resolved set (SEED_AWK), the root is replaced by it (keeping what
+# this run set up: RUN_OWNED, and dev/proc/sys, where mmdebstrap has mounted things) and only the
+# packages it lacks are installed: a recipe change that adds packages, or the same packages under
+# a new recipe, configures a handful of packages instead of a whole system. Anything else (an
+# unreadable stream, a package the new set does not have) falls back to installing everything.
+# Either way the result must be exactly the resolved set, fully installed (CHECK_AWK).
 HOST_DPKG_HOOK = r"""set -eu
 root="$1"
 cd "$root"
-first=; ess=; rest=
-# the packages apt resolved for --include, as mmdebstrap hands them to extract hooks
-# (/var/cache/apt/archives may hold more: the synced-in package cache)
-for d in ${MMDEBSTRAP_ESSENTIAL:?mmdebstrap passed no package list}; do
-  d="${d#/}"
-  case "$(dpkg-deb --field "$d" Package)" in base-passwd) first="$d"; continue ;; esac
-  if [ "$(dpkg-deb --field "$d" Essential)" = yes ]; then ess="$ess $d"; else rest="$rest $d"; fi
-done
 set -f
 hostdpkg() {
   dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture --force-unsafe-io \
-    "--path-include=*" "$@" >&2
+    --force-confdef --force-confnew "--path-include=*" "$@" >&2
 }
-echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host's dpkg" >&2
-hostdpkg --unpack --force-depends $first $ess $rest
+installed() {
+  dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
+}
+# the packages apt resolved for --include, as mmdebstrap hands them to extract hooks
+# (/var/cache/apt/archives may hold more: the synced-in package cache)
+want="$root/.podrepro-want"
+todo="$want"
+seed="$root/.podrepro-seed"
+if [ -n "${PODREPRO_SEED_FD:-}" ]; then
+  # the seed unpacks while the package list is read (through fd 8: a background job's
+  # standard input would be /dev/null)
+  mkdir "$seed"
+  exec 8<&"$PODREPRO_SEED_FD"
+  tar --directory="$seed" --numeric-owner --xattrs "--xattrs-include=*" -xpf - <&8 2> "$root/.podrepro-seed-err" &
+  seeding=$!
+  exec 8<&-
+fi
+for d in ${MMDEBSTRAP_ESSENTIAL:?mmdebstrap passed no package list}; do
+  d="${d#/}"
+  echo "$d $(dpkg-deb --show --showformat='${Package} ${Version} ${Architecture} ${Essential}' "$d")"
+done > "$want"
+if [ -n "${PODREPRO_SEED_FD:-}" ]; then
+  delta="$root/.podrepro-delta"
+  : > "$delta"
+  if wait "$seeding" && installed "$seed" > "$root/.podrepro-have"; then
+    why=$(awk -v delta="$delta" '@SEED_AWK@' "$root/.podrepro-have" "$want") || why="the seed check failed"
+  else
+    why="its root filesystem could not be read: $(tail -n 1 "$root/.podrepro-seed-err")"
+  fi
+  if [ "$why" = ok ]; then
+    for p in @RUN_OWNED@; do
+      rm -rf "$seed/$p"
+      if [ -e "$p" ] || [ -L "$p" ]; then mkdir -p "$(dirname "$seed/$p")"; mv "$p" "$seed/$p"; fi
+    done
+    find . -mindepth 1 -maxdepth 1 ! -name dev ! -name proc ! -name sys ! -name '.podrepro-*' \
+      -exec rm -rf --one-file-system {} +
+    find "$seed" -mindepth 1 -maxdepth 1 ! -name dev ! -name proc ! -name sys -exec mv -t . {} +
+    echo "I: podrepro: seeded from an earlier base: $(wc -l < "$root/.podrepro-have") packages installed already," \
+      "$(wc -l < "$delta") to install" >&2
+    todo="$delta"
+  else
+    echo "I: podrepro: not seeding from the earlier base: $why" >&2
+  fi
+  rm -rf --one-file-system "$seed"
+fi
+first=; ess=; rest=
+while read -r d pkg version arch essential; do
+  case "$pkg" in base-passwd) first="$d"; continue ;; esac
+  if [ "$essential" = yes ]; then ess="$ess $d"; else rest="$rest $d"; fi
+done < "$todo"
+if [ -n "$first$ess$rest" ]; then
+  echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host's dpkg" >&2
+  hostdpkg --unpack --force-depends $first $ess $rest
+fi
 echo "I: podrepro: configuring them (maintainer scripts run emulated)" >&2
 # in dependency order; the host's dpkg takes its own architecture for the native one, so an
 # Architecture: all package's dependency on an armhf (say) package looks unmet to it: those few
 # are configured in a second pass, after everything they really need
 hostdpkg --configure --pending || hostdpkg --configure --pending --force-depends
-bad=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${binary:Package}\n' | grep -v '^ii ' || true)
-if [ -n "$bad" ]; then echo "E: podrepro: not installed: $bad" >&2; exit 1; fi
-"""
+installed "$root" > "$root/.podrepro-got"
+bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
+rm -f "$want" "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
+if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
+""".replace("@SEED_AWK@", SEED_AWK).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED))
 
 
 def host_debian_mirror(paths: Sequence[Path] = (Path("/etc/apt/sources.list"),),

@@ -274,6 +274,74 @@ def test_sigint_during_bootstrap_leaves_nothing(tmp_path: Path) -> None:
     assert list(Path("/tmp").glob(f"podrepro-mm-{os.getuid()}-*")) == [], "mmdebstrap's temp dirs were removed"
 
 
+def _seed_containers() -> list[str]:
+    return podman("ps", "-a", "--filter", "name=^podrepro-seed-", "--format", "{{.Names}}").stdout.decode().split()
+
+
+def test_a_base_recipe_change_is_seeded_from_the_earlier_base(tmp_path: Path) -> None:
+    """variant = buildd after minbase: the bootstrap starts from the minbase base's configured
+    root filesystem and installs only the packages it lacks. Interrupted, it leaves nothing; done,
+    the image is a complete, consistent Debian system with a working compiler."""
+    buildd = {"PODREPRO_VARIANT": "buildd"}
+    base = podrepro("image", "build", "arm", "--profile", "base", "--json")
+    assert base.returncode == 0, base.stderr
+    minbase_tag = json.loads(base.stdout)["tag"]
+    podrepro("image", "rm", "arm", "--profile", "base", env=buildd)  # left by an earlier run: build it again
+    # the export container of a killed podrepro (a pid above pid_max: surely gone) is cleaned up
+    stale = podman("create", "--pull=never", "--name", f"podrepro-seed-{2**22 + 7}-dead", minbase_tag, "true")
+    assert stale.returncode == 0, stale.stderr.decode()
+
+    # Ctrl-C while the seed is exported and the packages are extracted: nothing is left behind
+    err = tmp_path / "err.txt"
+    with open(err, "w") as ef:
+        p = subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm", "--profile", "base"],
+                             stdout=subprocess.PIPE, stderr=ef, text=True, start_new_session=True,
+                             env=dict(os.environ, PODREPRO_PROGRESS="plain", **buildd))
+        _wait_for(lambda: f"seeded from {minbase_tag}" in err.read_text(), 120)
+        time.sleep(3)
+        os.killpg(p.pid, signal.SIGINT)
+        assert p.wait(timeout=180) != 0
+    assert "Traceback" not in err.read_text()
+    assert _seed_containers() == []
+    assert not [t for t in _tags() if t.startswith("localhost/podrepro/tmp:")]
+    assert list(Path("/tmp").glob(f"podrepro-mm-{os.getuid()}-*")) == []
+
+    r = podrepro("image", "build", "arm", "--profile", "base", "--json", env=buildd)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    tag = result["tag"]
+    try:
+        assert tag != minbase_tag and result["built"] is True
+        assert result["seeded_from"] == minbase_tag
+        log = Path(result["log"]).read_text()
+        seeded = [ln for ln in log.splitlines() if ln.startswith("I: podrepro: seeded from an earlier base:")]
+        assert seeded, log[-3000:]
+        have, todo = (int(w) for w in seeded[0].split() if w.isdigit())
+        assert have > 50 and 0 < todo < have, seeded[0]
+        assert _seed_containers() == []
+
+        def inside(script: str) -> str:
+            cp = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", tag,
+                        "sh", "-c", script)
+            assert cp.returncode == 0, script + "\n" + cp.stdout.decode() + cp.stderr.decode()
+            return cp.stdout.decode()
+
+        assert inside("dpkg --audit") == ""
+        statuses = inside("dpkg-query -W -f '${db:Status-Abbrev}\\n' | sort | uniq -c").split()
+        assert statuses[1:] == ["ii"] and int(statuses[0]) == have + todo, statuses
+        inside("apt-get check -qq && dpkg-query -W build-essential gcc make >/dev/null")
+        # what mmdebstrap set up for this run, not the seed's leftovers
+        assert inside("ls -A / | grep -c '^.podrepro' || true").strip() == "0"
+        assert 'Acquire::Retries "3";' in inside("cat /etc/apt/apt.conf.d/99mmdebstrap")
+        out = inside("cd /tmp && printf 'int main(void){return sizeof(long) == 4 ? 0 : 1;}' > t.c && gcc t.c -o t && ./t && echo ok")
+        assert out.strip() == "ok"
+        # the recipe is the buildd one, and it rebuilds from scratch on --rebuild (no seed)
+        recipe = json.loads(dict(_inspect(tag)["Labels"])["io.podrepro.recipe"])  # type: ignore[arg-type]
+        assert recipe["variant"] == "buildd" and recipe["installer"] == "host-dpkg"
+    finally:
+        podrepro("image", "rm", tag)
+
+
 def test_image_ls_json_reports_current_images() -> None:
     r = podrepro("image", "ls", "--json", cwd=REPO / "examples" / "wordsize")
     assert r.returncode == 0, r.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from podrepro import images, sharing
 from podrepro.arches import lookup
-from podrepro.engine.podman import storage_lists_image
+from podrepro.engine.podman import ImageInfo, storage_lists_image
 from podrepro.errors import PodreproError
 from podrepro.paths import Paths
 from podrepro.profiles import BUILTINS, resolve_profile
@@ -172,3 +172,68 @@ def test_import_argv_labels_are_unquoted_and_exact() -> None:
     assert not any("\\" in a for a in argv)
     with pytest.raises(EngineError):
         Podman("podman").import_argv("arm", None, "x", {"k": "a b"})
+
+
+def _base_image(recipe: images.Recipe, created: str, tagged: bool = True) -> ImageInfo:
+    return ImageInfo(id=recipe.digest, tags=(recipe.tag,) if tagged else (), labels=recipe.labels(), size=1,
+                     created=created, architecture=recipe.arch.oci_arch, os="linux")
+
+
+def test_choose_seed_takes_the_closest_earlier_base_of_the_same_arch_and_suite() -> None:
+    arm = lookup("arm")
+    minbase = images.base_recipe(arm, "bookworm", "minbase")
+    essential = images.base_recipe(arm, "bookworm", "essential")
+    buildd = images.base_recipe(arm, "bookworm", "buildd")
+    store = [
+        _base_image(essential, "2026-11-30T09:00:00Z"),
+        _base_image(minbase, "2026-11-29T09:00:00Z"),
+        _base_image(images.base_recipe(lookup("mips"), "bookworm", "minbase"), "2026-11-30T10:00:00Z"),
+        _base_image(images.base_recipe(arm, "trixie", "minbase"), "2026-11-30T10:00:00Z"),
+        _base_image(images.base_recipe(arm, "bookworm", "minbase", installer="chroot"), "2026-11-30T10:00:00Z"),
+        _base_image(images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("rootfs", "x", "ab")),
+                    "2026-11-30T10:00:00Z"),
+        _base_image(images.base_recipe(arm, "bookworm", "standard"), "2026-11-30T10:00:00Z"),
+    ]
+    # buildd's packages include minbase's and essential's: minbase configures the most of them
+    assert images.choose_seed(store, buildd) == store[1]
+    # the newest wins between equals; an untagged (replaced) base is never a seed
+    newer = _base_image(images.base_recipe(arm, "bookworm", "required"), "2026-11-30T11:00:00Z")
+    assert images.choose_seed([*store, newer], buildd) == newer
+    assert images.choose_seed([*store, _base_image(images.base_recipe(arm, "bookworm", "required"),
+                                                   "2026-11-30T12:00:00Z", tagged=False)], buildd) == store[1]
+    # a seed with more packages than the recipe (standard for minbase) or a foreign one is not used
+    assert images.choose_seed(store, images.base_recipe(arm, "bookworm", "essential")) is None
+    assert images.choose_seed(store[2:], minbase) is None
+    # only host-dpkg bootstraps seed, and a base never seeds itself
+    assert images.choose_seed(store, images.base_recipe(arm, "bookworm", "buildd", installer="chroot")) is None
+    assert images.choose_seed([_base_image(minbase, "2026-11-30T12:00:00Z")], minbase) is None
+
+
+def test_seeded_from_reads_the_hooks_verdict(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
+                   "I: podrepro: not seeding from the earlier base: it has gdb, which this recipe does not install\n")
+    assert images.seeded_from(log) is None
+    log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
+                   "I: podrepro: seeded from an earlier base: 96 packages installed already, 0 to install\n")
+    assert images.seeded_from(log) == "localhost/podrepro/base:arm-aaa"
+    assert images.seeded_from(tmp_path / "missing.log") is None
+
+
+@pytest.mark.parametrize("rebuild, seed", [(False, True), (True, False)])
+def test_only_a_first_build_may_seed_a_rebuild_bootstraps_from_scratch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rebuild: bool, seed: bool) -> None:
+    class Engine:
+        def image_exists(self, ref: str) -> bool:
+            return False
+
+    builder = images.Builder(Engine(), Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"))  # type: ignore[arg-type]
+    calls: list[bool] = []
+
+    def build_base(recipe: images.Recipe, source: images.BaseSource, t0: float, seed: bool = True) -> images.BuildResult:
+        calls.append(seed)
+        return images.BuildResult(recipe.tag, True, 0.0)
+
+    monkeypatch.setattr(builder, "_build_base", build_base)
+    builder.ensure(images.base_recipe(lookup("arm"), "bookworm", "buildd"), rebuild=rebuild)
+    assert calls == [seed]

@@ -1,0 +1,219 @@
+"""The host-dpkg extract hook's seeding, run for real (sh, tar, find, awk, coreutils) against a
+fake root, with dpkg, dpkg-deb and dpkg-query replaced by stubs that keep a one-line-per-package
+status file. The e2e suite runs the same hook inside mmdebstrap with the real tools."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from podrepro.engine import bootstrap
+
+STATUS = "var/lib/dpkg/stub-status"  # "ii  name version arch" per line
+
+DPKG_DEB = """#!/bin/sh
+# dpkg-deb --show --showformat=F FILE: the fields kept next to the fake .deb
+for a; do f="$a"; done
+cut -d' ' -f1-3 "$f.fields" | tr -d '\\n'; printf ' %s' "$(cut -d' ' -f4 "$f.fields")"
+"""
+
+DPKG_QUERY = """#!/bin/sh
+for a; do case "$a" in --admindir=*) admin="${a#--admindir=}" ;; esac; done
+cat "$admin/stub-status" 2>/dev/null || true
+"""
+
+# --unpack records each package as installed (replacing an older version), unless its name is in
+# $STUB_REFUSE; --configure does nothing; every call is logged
+DPKG = """#!/bin/sh
+echo "dpkg $*" >> "$STUB_LOG"
+root=; unpack=
+for a; do
+  case "$a" in --root=*) root="${a#--root=}" ;; --unpack) unpack=1 ;; esac
+done
+[ -n "$unpack" ] || exit 0
+for a; do
+  case "$a" in *.deb) ;; *) continue ;; esac
+  set -- $(cat "$root/$a.fields")
+  case " ${STUB_REFUSE:-} " in *" $1 "*) continue ;; esac
+  grep -v "^ii  $1 " "$root/%s" > "$root/%s.new" || true
+  echo "ii  $1 $2 $3" >> "$root/%s.new"
+  mv "$root/%s.new" "$root/%s"
+done
+""" % ((STATUS,) * 5)
+
+
+def _stubs(tmp: Path) -> Path:
+    bindir = tmp / "stubs"
+    bindir.mkdir()
+    for name, text in (("dpkg", DPKG), ("dpkg-deb", DPKG_DEB), ("dpkg-query", DPKG_QUERY)):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+    return bindir
+
+
+def _fresh_root(tmp: Path, want: list[str]) -> tuple[Path, list[str]]:
+    """A root as mmdebstrap leaves it for the extract hook: extracted files, its apt setup, the .debs."""
+    root = tmp / "root"
+    for d in ("etc/apt/apt.conf.d", "var/cache/apt/archives", "var/lib/dpkg", "var/lib/apt/lists", "usr/bin",
+              "tmp", "dev", "proc", "sys"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "etc/apt/sources.list").write_text("deb NEW-RUN bookworm main\n")
+    (root / "etc/apt/apt.conf.d/00mmdebstrap").write_text("new run\n")
+    (root / "tmp/mmdebstrap.apt.conf.X").write_text("new run's apt config\n")
+    (root / "usr/bin/from-extraction").write_text("extracted\n")
+    (root / "dev/mounted-here").write_text("must survive\n")
+    (root / STATUS).write_text("")
+    debs = []
+    for spec in want:  # "name version arch essential"
+        name, version, arch = spec.split()[:3]
+        rel = f"var/cache/apt/archives/{name}_{version}_{arch}.deb"
+        (root / rel).write_text("not really a deb\n")
+        (root / (rel + ".fields")).write_text(spec + ("" if len(spec.split()) == 4 else " ") + "\n")
+        debs.append("/" + rel)
+    return root, debs
+
+
+def _seed_tar(installed: list[str]) -> bytes:
+    files = {
+        "etc/apt/sources.list": "deb OLD-RUN bookworm main\n",
+        "usr/bin/from-seed": "configured\n",
+        "etc/configured-by-postinst": "yes\n",
+        STATUS: "".join(f"{line}\n" for line in installed),
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for d in ("etc", "etc/apt", "usr", "usr/bin", "var", "var/lib", "var/lib/dpkg", "tmp", "dev"):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            t.addfile(info)
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None,
+         refuse: str = "") -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    bindir = _stubs(tmp)
+    log = tmp / "dpkg.log"
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", STUB_LOG=str(log), STUB_REFUSE=refuse,
+               MMDEBSTRAP_ESSENTIAL=" ".join(debs))
+    env.pop(bootstrap.SEED_FD_ENV, None)
+    (tmp / "seed.tar").write_bytes(seed or b"")
+    if seed is not None:
+        env[bootstrap.SEED_FD_ENV] = "0"  # as podrepro passes it: mmdebstrap's standard input
+    with open(tmp / "seed.tar", "rb") as stdin:
+        cp = subprocess.run(["sh", "-c", bootstrap.HOST_DPKG_HOOK, "hook", str(root)], env=env, text=True,
+                            stdin=stdin, capture_output=True, timeout=60)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return cp, calls
+
+
+def _unpacked(calls: list[str]) -> list[str]:
+    return sorted(Path(a).name for c in calls if "--unpack" in c for a in c.split() if a.endswith(".deb"))
+
+
+WANT = ["base-passwd 3.6.1 armhf yes", "libc6 2.36-9 armhf ", "gcc-12 12.2.0-14 armhf ", "make 4.3-4.1 armhf "]
+
+
+def test_a_usable_seed_replaces_the_root_and_only_the_missing_packages_are_installed(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, WANT)
+    # the seed has base-passwd and libc6, libc6 in an older version: libc6 is upgraded, the rest added
+    cp, calls = _run(tmp_path, root, debs, _seed_tar(["ii  base-passwd 3.6.1 armhf", "ii  libc6 2.36-8 armhf"]))
+    assert cp.returncode == 0, cp.stderr
+    assert "seeded from an earlier base: 2 packages installed already, 3 to install" in cp.stderr
+    assert _unpacked(calls) == ["gcc-12_12.2.0-14_armhf.deb", "libc6_2.36-9_armhf.deb", "make_4.3-4.1_armhf.deb"]
+    # the seed's configured files replaced the extracted ones ...
+    assert (root / "usr/bin/from-seed").read_text() == "configured\n"
+    assert (root / "etc/configured-by-postinst").exists()
+    assert not (root / "usr/bin/from-extraction").exists()
+    # ... but what mmdebstrap set up for this run is this run's, and its mounts were not touched
+    assert (root / "etc/apt/sources.list").read_text() == "deb NEW-RUN bookworm main\n"
+    assert (root / "etc/apt/apt.conf.d/00mmdebstrap").read_text() == "new run\n"
+    assert (root / "tmp/mmdebstrap.apt.conf.X").exists() and not (root / "tmp/tmp").exists()
+    assert len(list((root / "var/cache/apt/archives").glob("*.deb"))) == len(WANT)
+    assert (root / "dev/mounted-here").read_text() == "must survive\n"
+    # and the hook's own files are gone
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+@pytest.mark.parametrize("seed_status, why", [
+    ("ii  gdb 13.1 armhf", "it has gdb, which this recipe does not install"),
+    ("iU  libc6 2.36-9 armhf", "its libc6 is not fully installed"),
+])
+def test_an_unusable_seed_is_not_used(tmp_path: Path, seed_status: str, why: str) -> None:
+    root, debs = _fresh_root(tmp_path, WANT)
+    cp, calls = _run(tmp_path, root, debs, _seed_tar(["ii  base-passwd 3.6.1 armhf", seed_status]))
+    assert cp.returncode == 0, cp.stderr
+    assert f"not seeding from the earlier base: {why}" in cp.stderr
+    assert _unpacked(calls) == sorted(Path(d).name for d in debs)
+    assert (root / "usr/bin/from-extraction").exists() and not (root / "usr/bin/from-seed").exists()
+    assert (root / "etc/apt/sources.list").read_text() == "deb NEW-RUN bookworm main\n"
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+def test_an_unreadable_seed_stream_falls_back_to_installing_everything(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, WANT)
+    cp, calls = _run(tmp_path, root, debs, b"this is not a tar archive" * 100)
+    assert cp.returncode == 0, cp.stderr
+    assert "not seeding from the earlier base: its root filesystem could not be read" in cp.stderr
+    assert len(_unpacked(calls)) == len(WANT)
+    assert (root / "usr/bin/from-extraction").exists()
+
+
+def test_without_a_seed_everything_is_installed_base_passwd_first_then_essential(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, WANT)
+    cp, calls = _run(tmp_path, root, debs, None)
+    assert cp.returncode == 0, cp.stderr
+    unpack = next(c for c in calls if "--unpack" in c)
+    order = [Path(a).name.split("_")[0] for a in unpack.split() if a.endswith(".deb")]
+    assert order[0] == "base-passwd" and sorted(order) == sorted(w.split()[0] for w in WANT)
+    assert any("--configure --pending" in c for c in calls)
+
+
+@pytest.mark.parametrize("seed", [False, True])
+def test_the_result_must_be_exactly_the_resolved_set(tmp_path: Path, seed: bool) -> None:
+    root, debs = _fresh_root(tmp_path, WANT)
+    tar = _seed_tar(["ii  base-passwd 3.6.1 armhf"]) if seed else None
+    cp, _ = _run(tmp_path, root, debs, tar, refuse="make")  # dpkg "fails" to install make
+    assert cp.returncode == 1
+    assert "the installed packages are not the resolved set: not installed: make" in cp.stderr
+
+
+def _awk(program: str, tmp: Path, have: str, want: str) -> tuple[str, str]:
+    (tmp / "have").write_text(have)
+    (tmp / "want").write_text(want)
+    delta = tmp / "delta"
+    delta.write_text("")
+    cp = subprocess.run(["awk", "-v", f"delta={delta}", program, str(tmp / "have"), str(tmp / "want")],
+                        capture_output=True, text=True, check=True)
+    return cp.stdout.strip(), delta.read_text()
+
+
+def test_seed_check_lists_new_and_changed_packages(tmp_path: Path) -> None:
+    out, delta = _awk(bootstrap.SEED_AWK, tmp_path, "ii  a 1 armhf\nii  b 1 all\n",
+                      "x/a.deb a 1 armhf \nx/b.deb b 2 all \nx/c.deb c 1:1.0 armhf yes\n")
+    assert out == "ok"
+    assert delta.splitlines() == ["x/b.deb b 2 all ", "x/c.deb c 1:1.0 armhf yes"]
+
+
+def test_seed_check_compares_architecture_too(tmp_path: Path) -> None:
+    out, delta = _awk(bootstrap.SEED_AWK, tmp_path, "ii  a 1 armel\n", "x/a.deb a 1 armhf \n")
+    assert out == "ok" and delta.split()[1:4] == ["a", "1", "armhf"]
+
+
+def test_final_check_reports_every_kind_of_difference(tmp_path: Path) -> None:
+    out, _ = _awk(bootstrap.CHECK_AWK, tmp_path, "ii  a 1 armhf\niF  b 1 armhf\nii  c 1 armhf\nii  z 1 armhf\n",
+                  "x a 1 armhf \nx b 1 armhf \nx c 2 armhf \nx d 1 armhf \n")
+    assert sorted(out.splitlines()) == sorted([
+        "not fully installed (iF): b", "installed c 1 armhf, resolved 2 armhf", "not installed: d",
+        "installed but not resolved: z"])
+    out, _ = _awk(bootstrap.CHECK_AWK, tmp_path, "ii  a 1 armhf\n", "x a 1 armhf \n")
+    assert out == ""
