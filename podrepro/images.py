@@ -768,6 +768,8 @@ class Builder:
 
 
 SEED_PREFIX = "podrepro-seed-"
+# a base exports in seconds; past this the bootstrap stops waiting for it and installs everything
+EXPORT_TIMEOUT = 180
 
 
 class SeedStream:
@@ -816,9 +818,11 @@ class SeedStream:
         assert self.export is not None
         try:
             try:
-                rc = self.export.wait(timeout=600)
+                rc = self.export.wait(timeout=EXPORT_TIMEOUT)
             except subprocess.TimeoutExpired:
+                self.lf.write(f"seed not used: podman export took over {EXPORT_TIMEOUT}s\n".encode())
                 self.export.kill()
+                self.export.wait()
                 rc = -1
             if rc != 0:
                 return
