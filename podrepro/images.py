@@ -399,16 +399,16 @@ class Builder:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
         log = self._logfile(recipe)
+        seeded = None
         try:
             if source.kind == "ref":
                 self._pull_base(recipe, source, tmp, log)
             else:
-                self._bootstrap_with_retries(recipe, source, tmp, log, seed)
+                seeded = self._bootstrap_with_retries(recipe, source, tmp, log, seed)
             info = self._promote(tmp, recipe, log)
         except BaseException:
             self._abandon(tmp)
             raise
-        seeded = seeded_from(log)
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
                      recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id,
                      **({"seeded_from": seeded} if seeded else {}))
@@ -417,7 +417,8 @@ class Builder:
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log, seeded_from=seeded)
 
     def _bootstrap_with_retries(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
-                                seed: bool = True) -> None:
+                                seed: bool = True) -> str | None:
+        """Bootstrap (see _bootstrap_once), again after a transient failure; the seed it used."""
         from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
         attempts = int(os.environ.get("PODREPRO_BOOTSTRAP_ATTEMPTS", "3"))
@@ -427,19 +428,21 @@ class Builder:
 
         @retry(retry=retry_if_exception(transient), stop=stop_after_attempt(attempts),
                wait=wait_exponential(multiplier=2, min=2, max=30), reraise=True)
-        def attempt() -> None:
+        def attempt() -> str | None:
             with contextlib.suppress(Exception):
                 self.engine.remove_image(tmp, force=True)
-            self._bootstrap_once(recipe, source, tmp, log, seed)
+            return self._bootstrap_once(recipe, source, tmp, log, seed)
 
         try:
-            attempt()
+            return attempt()
         except _Transient as e:
             raise EngineError(f"bootstrap of {recipe.arch.debian} {recipe.suite} failed after {attempts} attempts: "
                               f"{e.line}", hint=f"mirror trouble? full log: {log}; try --mirror URL") from None
 
     def _bootstrap_once(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
-                        seed: bool = True) -> None:
+                        seed: bool = True) -> str | None:
+        """Bootstrap (or import a rootfs) into the image ``tmp``; the tag of the earlier base the
+        hook seeded the root filesystem from, if it did."""
         arch = recipe.arch
         labels = recipe.labels()
         imp = self.engine.import_argv(arch.oci_arch, arch.oci_variant, tmp, labels)
@@ -452,16 +455,13 @@ class Builder:
                     rc = p.wait()
                 if rc != 0:
                     raise EngineError(f"podman import of {source.value} failed (exit {rc})", hint=f"log: {log}")
-                return
+                return None
             debs = self.paths.debs(arch.debian, recipe.suite)
             debs.mkdir(parents=True, exist_ok=True)
             self._tidy_debs(debs)
             spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, self.mirror, debs_cache=debs,
                                            installer=str(recipe.data.get("installer", "chroot")))
             argv = bootstrap.mmdebstrap_argv(spec)
-            self.progress.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}) → podman import")
-            lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
-            lf.flush()
             err_sink: Any = subprocess.PIPE if self.verbose else lf
             # its own process group: on interruption the whole mmdebstrap tree (its unshared child
             # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
@@ -470,9 +470,16 @@ class Builder:
             mmtmp = self._mm_tmpdir()
             stream = None
             env = {"TMPDIR": str(mmtmp)}
+            start = 0
             try:
-                if seed and spec.installer == "host-dpkg" and spec.variant in bootstrap.VARIANT_PACKAGES:
+                if seed and spec.host_dpkg:
                     stream = self._seed_stream(recipe, mmtmp, lf)
+                seeding = f", seeded from {stream.image.tags[0]}" if stream is not None else ""
+                self.progress.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
+                                                " → podman import")
+                lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
+                lf.flush()
+                start = lf.tell()  # this attempt's part of the log
                 if stream is not None:
                     env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
                 mm = self._spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
@@ -519,7 +526,7 @@ class Builder:
                 raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
                                   hint=f"free space in {self.paths.cache} or the podman store; log: {log}")
             hint = f"full log: {log}"
-            if spec.installer == "host-dpkg" and "podrepro:" in text:
+            if spec.host_dpkg and "podrepro:" in text:
                 # the failure came from installing with the host's dpkg: the other way may work
                 hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\"; {hint}"
             raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)
@@ -529,6 +536,7 @@ class Builder:
                 raise EngineError("no space left on device while importing the root filesystem",
                                   hint=f"free space in the podman store; log: {log}")
             raise EngineError(f"podman import failed (exit {rc_im}): {_last_error_line(text)}", hint=f"log: {log}")
+        return stream.image.tags[0] if stream is not None and hook_seeded(log, start) else None
 
     def _pull_base(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
         assert source.value is not None
@@ -683,11 +691,7 @@ class Builder:
         if image is None:
             return None
         stream = SeedStream(self, image, workdir, lf)
-        if not stream.start():
-            return None
-        self.progress.step("bootstrap", f"mmdebstrap {recipe.arch.debian} {recipe.suite} ({recipe.variant}), "
-                                        f"seeded from {image.tags[0]} → podman import")
-        return stream
+        return stream if stream.start() else None
 
     # -- helpers -------------------------------------------------------------------------------
     def _mm_tmpdir(self) -> Path:
@@ -699,13 +703,8 @@ class Builder:
         prefix = f"podrepro-mm-{os.getuid()}-"
         base = Path(tempfile.gettempdir())
         for old in base.glob(prefix + "*"):  # left by a killed podrepro (SIGKILL, power loss)
-            try:
-                pid = int(old.name[len(prefix):].split("-")[0])
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if owner_gone(old.name[len(prefix):]):
                 self._rm_tree(old)
-            except (ValueError, IndexError, PermissionError):
-                pass
         d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
         d.chmod(0o711)
         return d
@@ -861,25 +860,33 @@ def remove_stale_seed_containers(podman: str = PODMAN) -> list[str]:
     cp = process.run([podman, "ps", "-a", "--filter", f"name=^{SEED_PREFIX}", "--format", "{{.Names}}"], timeout=60)
     removed = []
     for name in cp.stdout.decode(errors="replace").split() if cp.returncode == 0 else []:
-        try:
-            os.kill(int(name[len(SEED_PREFIX):].split("-")[0]), 0)
-        except ProcessLookupError:
-            if process.run([podman, "rm", "-f", name], timeout=60).returncode == 0:
-                removed.append(name)
-        except (ValueError, PermissionError):
-            pass
+        if owner_gone(name[len(SEED_PREFIX):]) and process.run([podman, "rm", "-f", name], timeout=60).returncode == 0:
+            removed.append(name)
     return removed
 
 
-def seeded_from(log: Path) -> str | None:
-    """The earlier base a bootstrap's hook seeded from, as its log says (None: not seeded)."""
+def owner_gone(rest: str) -> bool:
+    """podrepro names its temporary things ``<prefix><pid>-<random>``; given what follows the
+    prefix: True when that podrepro process is gone (the thing is a leftover), False while it
+    runs or when there is no pid."""
     try:
-        text = log.read_text(errors="replace")
+        os.kill(int(rest.split("-")[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OverflowError, PermissionError):
+        return False
+    return False
+
+
+def hook_seeded(log: Path, start: int = 0) -> bool:
+    """Whether the bootstrap hook seeded the root filesystem, as the log says after ``start``
+    (where this attempt's output begins: an earlier attempt's verdict does not count)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(start)
+            return bootstrap.SEEDED.encode() in f.read()
     except OSError:
-        return None
-    used = "I: podrepro: seeded from an earlier base" in text
-    tags = [ln.split()[1] for ln in text.splitlines() if ln.startswith("seed: ") and len(ln.split()) > 1]
-    return tags[-1] if used and tags else None
+        return False
 
 
 def rm_tree(d: Path, podman: str = PODMAN) -> None:

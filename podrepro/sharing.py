@@ -164,20 +164,11 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
 
 
 def _tmp_is_orphaned(tag: str) -> bool:
-    """tmp tags are ``<hash>-<pid>-<rand>``: orphaned when that pid is gone."""
-    import os
-
-    try:
-        pid = int(tag.rsplit(":", 1)[1].split("-")[1])
-    except (IndexError, ValueError):
+    """tmp tags are ``<hash>-<pid>-<rand>``: orphaned when that pid is gone (or it has none)."""
+    parts = tag.rsplit(":", 1)[-1].split("-", 1)
+    if len(parts) < 2 or not parts[1].split("-")[0].isdigit():
         return True
-    try:
-        os.kill(pid, 0)
-        return False
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
+    return images.owner_gone(parts[1])
 
 
 # ---- export / import ----------------------------------------------------------------------------

@@ -41,6 +41,11 @@ class BootstrapSpec:
     debs_cache: Path | None = None
     installer: str = "host-dpkg"  # "host-dpkg" (see HOST_DPKG_HOOK) or "chroot" (mmdebstrap's own)
 
+    @property
+    def host_dpkg(self) -> bool:
+        """Installed by HOST_DPKG_HOOK (every variant has its package set in VARIANT_PACKAGES)."""
+        return self.installer == "host-dpkg" and self.variant in VARIANT_PACKAGES
+
 
 INSTALLERS = ("host-dpkg", "chroot")
 
@@ -95,6 +100,7 @@ RUN_OWNED = (
 )
 
 SEED_FD_ENV = "PODREPRO_SEED_FD"
+SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in the build log
 
 # mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
 # packages with the *host's* dpkg and --root: unpacking and dpkg's own bookkeeping run natively;
@@ -162,7 +168,7 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
     find . -mindepth 1 -maxdepth 1 ! -name dev ! -name proc ! -name sys ! -name '.podrepro-*' \
       -exec rm -rf --one-file-system {} +
     find "$seed" -mindepth 1 -maxdepth 1 ! -name dev ! -name proc ! -name sys -exec mv -t . {} +
-    echo "I: podrepro: seeded from an earlier base: $(wc -l < "$root/.podrepro-have") packages installed already," \
+    echo "@SEEDED@: $(wc -l < "$root/.podrepro-have") packages installed already," \
       "$(wc -l < "$delta") to install" >&2
     todo="$delta"
   else
@@ -188,7 +194,7 @@ installed "$root" > "$root/.podrepro-got"
 bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
 rm -f "$want" "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
-""".replace("@SEED_AWK@", SEED_AWK).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED))
+""".replace("@SEED_AWK@", SEED_AWK).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
 
 def host_debian_mirror(paths: Sequence[Path] = (Path("/etc/apt/sources.list"),),
@@ -252,7 +258,7 @@ def _parse_deb822(text: str) -> str | None:
 
 def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     """The mmdebstrap command line (pure; unit-tested)."""
-    host_dpkg = spec.installer == "host-dpkg" and spec.variant in VARIANT_PACKAGES
+    host_dpkg = spec.host_dpkg
     argv = [
         "mmdebstrap", "--mode=unshare", f"--variant={'extract' if host_dpkg else spec.variant}",
         f"--architectures={spec.debian_arch}", "--format=tar",

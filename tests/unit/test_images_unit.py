@@ -209,15 +209,20 @@ def test_choose_seed_takes_the_closest_earlier_base_of_the_same_arch_and_suite()
     assert images.choose_seed([_base_image(minbase, "2026-11-30T12:00:00Z")], minbase) is None
 
 
-def test_seeded_from_reads_the_hooks_verdict(tmp_path: Path) -> None:
+def test_hook_seeded_reads_the_hooks_verdict_of_this_attempt(tmp_path: Path) -> None:
     log = tmp_path / "build.log"
     log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
                    "I: podrepro: not seeding from the earlier base: it has gdb, which this recipe does not install\n")
-    assert images.seeded_from(log) is None
+    assert images.hook_seeded(log) is False
     log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
                    "I: podrepro: seeded from an earlier base: 96 packages installed already, 0 to install\n")
-    assert images.seeded_from(log) == "localhost/podrepro/base:arm-aaa"
-    assert images.seeded_from(tmp_path / "missing.log") is None
+    assert images.hook_seeded(log) is True
+    # a retry: the first attempt seeded, this one (after ``start``) did not
+    start = log.stat().st_size
+    with open(log, "a") as f:
+        f.write("I: podrepro: unpacking 96 packages with the host's dpkg\n")
+    assert images.hook_seeded(log, start) is False
+    assert images.hook_seeded(tmp_path / "missing.log") is False
 
 
 @pytest.mark.parametrize("rebuild, seed", [(False, True), (True, False)])
