@@ -70,7 +70,7 @@ PROJECT_FORBIDDEN = frozenset({
 })
 PROFILE_KEYS = frozenset({
     "containerfile", "packages", "build", "test", "filter_option", "build_dir", "env", "ccache",
-    "extends", "description", "timeout_env", "timeout_option", "shell", "timeout_base",
+    "extends", "description", "timeout_env", "timeout_option", "shell", "timeout_base", "results",
 })
 
 
@@ -215,13 +215,21 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
             ):
                 raise ConfigError(f"{kw}: '{k}' must be a command: a string or a list of strings")
             if k in ("containerfile", "filter_option", "build_dir", "extends", "description",
-                     "timeout_env", "timeout_option", "shell") and not isinstance(v, str):
+                     "timeout_env", "timeout_option", "shell", "results") and not isinstance(v, str):
                 raise ConfigError(f"{kw}: '{k}' must be a string")
             if k == "timeout_base" and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 10**6):
                 raise ConfigError(f"{kw}: 'timeout_base' must be a whole number of seconds")
             if k == "ccache" and not isinstance(v, bool):
                 raise ConfigError(f"{kw}: 'ccache' must be true or false")
         body = dict(body)
+        if "results" in body:
+            from podrepro import results
+
+            kind, _, rpath = body["results"].partition(":")
+            if kind not in results.KINDS or not rpath or Path(rpath).is_absolute() or ".." in Path(rpath).parts:
+                raise ConfigError(f"{display}:{_key_line(text, 'results')}: results must be KIND:PATH with KIND one of "
+                                  f"{', '.join(results.KINDS)} and PATH inside the project",
+                                  hint='e.g. results = "junit:{build_dir}/report.xml"')
         if "containerfile" in body:
             cf = (base / body["containerfile"]).resolve()
             if not cf.is_file():

@@ -46,6 +46,7 @@ class Profile:
     timeout_env: str | None = None      # env var the test harness reads as a timeout multiplier
     timeout_option: str | None = None   # option taking a timeout in seconds (ctest: --timeout)
     timeout_base: int = 60              # native per-test timeout in seconds, scaled by timeout_multiplier
+    results: str | None = None          # "KIND:PATH" of the harness's results file (see podrepro.results)
     shell: str = "/bin/bash"
     origin: str = "built-in"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -79,7 +80,11 @@ BUILTINS: dict[str, Profile] = {
         # re-runs CMake by itself when a CMakeLists.txt changes
         build=("sh", "-c", '{ [ -f "$1/build.ninja" ] || cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug; } '
                '&& cmake --build "$1"', "podrepro-build", "{build_dir}"),
-        test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure"),
+        # --no-tests=error: a filter that matches nothing, or a tree with no tests, fails; the
+        # JUnit file (written in the test dir) is how podrepro counts what ran
+        test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure", "--no-tests=error",
+              "--output-junit", "podrepro-junit.xml"),
+        results="junit:{build_dir}/podrepro-junit.xml",
         filter_option="-R",
         timeout_option="--timeout",
         ccache=True,
@@ -92,6 +97,7 @@ BUILTINS: dict[str, Profile] = {
         test=_JSC_TEST,
         filter_option="--filter",
         build_dir="WebKitBuild/podrepro-{arch}",
+        results="jsc-json:{build_dir}/jsc-test-results.json",
         env=("WEBKIT_OUTPUTDIR={src}/WebKitBuild/podrepro-{arch}",),
         timeout_env="JSCTEST_timeout",
         # 300 s x the default multiplier 4 = 1200 s, what WebKit's own scripts use on real boards
@@ -130,7 +136,7 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
     p = BUILTINS[parent_name] if parent_name else Profile(name=name, build=(), test=())
     changes: dict[str, Any] = {"name": name, "origin": "podrepro.toml"}
     for k in ("description", "containerfile", "filter_option", "build_dir", "timeout_env", "timeout_option", "shell",
-              "timeout_base"):
+              "timeout_base", "results"):
         if k in body:
             changes[k] = body[k]
     if "packages" in body:
@@ -142,6 +148,13 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
     for k in ("build", "test"):
         if k in body:
             changes[k] = _argv(body[k])
+    if "test" in body and "results" not in body:
+        # the inherited results file belongs to the inherited test command
+        changes["results"] = None
+    if changes.get("results") is not None:
+        from podrepro import results
+
+        results.parse_spec(changes["results"])
     if changes.get("packages") and "containerfile" not in body and p.containerfile is None:
         changes["containerfile"] = "packages.Containerfile"
     return replace(p, **changes)

@@ -82,7 +82,9 @@ def test_command(profile: Profile, vals: Mapping[str, str], filt: str | None, ex
     if profile.timeout_option:
         argv += [profile.timeout_option, str(int(profile.timeout_base * multiplier))]
     if filt is not None:
-        if profile.filter_option:
+        if profile.filter_option and profile.filter_option.endswith("="):
+            argv.append(profile.filter_option + filt)  # TESTS=PATTERN: one element
+        elif profile.filter_option:
             argv += [profile.filter_option, filt]
         else:
             argv.append(filt)

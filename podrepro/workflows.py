@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,8 +138,15 @@ def reproduce(
     private_binfmt: bool = False,
     image: str | None = None,
     save_plan: bool = False,
-) -> None:
+    no_build: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> int:
     """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success).
+
+    ``test`` does not exec: it first brings the build up to date with the profile's build
+    command (unless ``no_build``), runs the tests, counts what ran from the harness's results
+    file and returns the exit code; "no test ran" is an error. ``notify`` gets one-line notes
+    for the user (a build tree being reconfigured, the tests' tally).
 
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
@@ -189,13 +196,20 @@ def reproduce(
     else:
         command = runner.test_command(t.profile, vals, filt, args, mult)
         workdir = root
+    say = notify or (lambda line: None)
     ccache_dir = None
     if t.profile.ccache:
         ccache_dir = paths.ccache(arch.alias)
         ccache_dir.mkdir(parents=True, exist_ok=True)
         paths.ensure_cache()
     if mode in ("build", "test") and t.profile.build_dir:
-        (root / vals["build_dir"]).mkdir(parents=True, exist_ok=True)
+        from podrepro import buildtree
+
+        if mode == "build" or not no_build:
+            for note in buildtree.prepare(root, vals["build_dir"], buildtree.TreeFor(arch.alias, tag)):
+                say(note)
+        else:
+            buildtree.build_path(root, vals["build_dir"]).mkdir(parents=True, exist_ok=True)
     net = "host" if host_network else ("private" if cfg["network"] else "none")
     tty = stdin_is_tty() and sys.stdout.isatty()
     spec = runner.RunSpec(
@@ -208,6 +222,11 @@ def reproduce(
         if binfmt_mode == "private" else (),
     )
     argv = runner.run_argv(PODMAN, spec, runner.container_env(spec, t.profile, vals, mult))
+    if mode == "test":
+        build = None if no_build else runner.run_argv(
+            PODMAN, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
+            runner.container_env(spec, t.profile, vals, mult))
+        return run_tests(build, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
@@ -221,3 +240,46 @@ def reproduce(
                      run_plan_deps(cfg, t, report, storage, paths, ccache_dir), names,
                      touch=str(images.Index(paths).stamp(tag)))
     process.exec_(argv)
+
+
+def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,
+              arch: Arch, filt: str | None, say: Callable[[str], None]) -> int:
+    """The build (when given), then the tests; the tests' exit code, or an error when none ran."""
+    from podrepro import results, runner
+    from podrepro.engine import process
+    from podrepro.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE, EXIT_NOT_FOUND, PodreproError
+
+    if build is not None:
+        say(f"building first with the {profile.name} profile's build command (--no-build to skip)")
+        rc = process.foreground(build)
+        if rc != 0:
+            say(f"the build failed (exit {rc}): no tests were run")
+            return rc
+    spec = None
+    if profile.results:
+        kind, rel = results.parse_spec(profile.results)
+        path = root / runner.substitute([rel], vals)[0]
+        spec = (kind, path)
+        results.clear(path)
+    rc = process.foreground(test)
+    if rc in (EXIT_ENGINE, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND) or rc >= 128:
+        return rc  # podman or the harness itself could not run; its own message says why
+    if spec is None:
+        if profile.name != "base":
+            say(f"podrepro cannot tell how many tests ran: the {profile.name} profile names no results file "
+                f"(set results = \"junit:PATH\" in [profile.{profile.name}])")
+        return rc
+    counted = results.count(*spec)
+    if counted.ran == 0:
+        if filt is not None:
+            raise PodreproError(f"no test ran on {arch.alias}: --filter {filt!r} matched no test",
+                                hint="check the pattern; without --filter every test runs")
+        why = "the harness wrote no results" if not counted.found else "the build tree has no tests"
+        raise PodreproError(f"no test ran on {arch.alias}: {why} ({spec[1].relative_to(root)})",
+                            hint=f"check that 'podrepro build {arch.alias}' builds the tests")
+    ran = "tests ran" if counted.ran is None else f"{counted.ran} test{'s' if counted.ran != 1 else ''} ran"
+    if counted.failed:
+        say(f"{ran} on {arch.alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}")
+    else:
+        say(f"{ran} on {arch.alias}" + (", all passed" if rc == 0 else f" (exit {rc})"))
+    return rc

@@ -66,18 +66,38 @@ if [ "$INSTALL" -eq 1 ]; then
 fi
 
 # ---- binfmt_misc (what systemd does at boot; no-op on a normal host) ----------------------------
+# root's tools live in /usr/sbin, which a user's PATH lacks: look there by path, not with `command -v`
+sbin_tool() {
+    local d
+    for d in /usr/sbin /sbin /usr/bin /bin; do
+        if [ -x "$d/$1" ]; then echo "$d/$1"; return 0; fi
+    done
+    return 1
+}
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
     say "mounting binfmt_misc on /proc/sys/fs/binfmt_misc"
     root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 fi
-if command -v update-binfmts >/dev/null && [ -d /var/lib/binfmts ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-arm ]; then
-    if [ -e /var/lib/binfmts/qemu-arm ]; then
-        say "loading the distro's qemu binfmt handlers (update-binfmts --enable)"
-        root update-binfmts --enable >/dev/null 2>&1 || true
+# Load the distro's handlers only when nothing loaded any (a host without an init system, or a
+# freshly mounted binfmt_misc): a handler an admin disabled on purpose stays disabled, and the
+# demo below asks for podrepro's own registration only for what is still missing.
+if ! ls /proc/sys/fs/binfmt_misc 2>/dev/null | grep -q '^qemu-'; then
+    if UPDATE_BINFMTS=$(sbin_tool update-binfmts) && [ -e /var/lib/binfmts/qemu-arm ]; then
+        say "loading the distro's qemu binfmt handlers ($UPDATE_BINFMTS --enable)"
+        if ! out=$(root "$UPDATE_BINFMTS" --enable 2>&1); then
+            say "WARNING: $UPDATE_BINFMTS --enable failed: $(printf '%s\n' "$out" | tail -n 1)"
+        fi
+    elif [ -d /usr/lib/binfmt.d ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        say "loading binfmt.d handlers (systemctl restart systemd-binfmt)"
+        if ! root systemctl restart systemd-binfmt; then
+            say "WARNING: systemctl restart systemd-binfmt failed (see: journalctl -u systemd-binfmt)"
+        fi
     fi
-elif [ -d /usr/lib/binfmt.d ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-arm ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    say "loading binfmt.d handlers (systemctl restart systemd-binfmt)"
-    root systemctl restart systemd-binfmt || true
+    if ls /proc/sys/fs/binfmt_misc 2>/dev/null | grep -q '^qemu-'; then
+        say "binfmt handlers loaded: $(ls /proc/sys/fs/binfmt_misc | grep '^qemu-' | tr '\n' ' ')"
+    else
+        say "no qemu binfmt handler is loaded (podrepro doctor says what to do)"
+    fi
 fi
 
 # ---- rootless networking: /dev/net/tun must be usable by users (udev makes it 0666) -------------
@@ -140,12 +160,40 @@ say "done for user $TARGET_USER (uid $TUID, cgroup v$([ $CGROUP2 -eq 1 ] && echo
 
 if [ "$DEMO" -eq 1 ]; then
     here="$(cd "$(dirname "$0")/.." && pwd)"
-    say "installing podrepro with pipx and reproducing the example's 32-bit bug on arm"
-    as_user pipx install --force "$here" >/dev/null
-    run_demo() { as_user env PATH="$HOME_DIR/.local/bin:$PATH" sh -c "cd '$here/examples/wordsize' && $1"; }
-    run_demo "podrepro doctor arm"
+    BIN="$HOME_DIR/.local/bin"
+    say "installing podrepro with pipx (into $BIN)"
+    if ! out=$(as_user pipx install --force "$here" 2>&1); then
+        printf '%s\n' "$out" >&2
+        echo "error: pipx install failed (see above)" >&2
+        exit 1
+    fi
+    # the one PATH hint (pipx's own warning is not shown): how to get `podrepro` on PATH
+    if [ "$(id -u)" -eq "$TUID" ]; then USER_PATH="$PATH"; else USER_PATH=""; fi
+    case ":$USER_PATH:" in
+        *":$BIN:"*) ;;
+        *)
+            if grep -qs '\.local/bin' "$HOME_DIR/.profile"; then
+                say "podrepro is in $BIN, not on this shell's PATH yet: log in again (your ~/.profile adds it) or run: export PATH=\"$BIN:\$PATH\""
+            else
+                say "podrepro is in $BIN, which is not on your PATH: run 'pipx ensurepath' and open a new shell"
+            fi ;;
+    esac
+    demo_dir="$here/examples/wordsize"
+    run_demo() { as_user env PATH="$BIN:$PATH" sh -c "cd '$demo_dir' && $1"; }
+    say "reproducing the example's 32-bit bug on arm (in $demo_dir)"
+    if ! run_demo "podrepro doctor arm"; then
+        # the one-time privileged step, only now that a handler is missing: podrepro shows the
+        # exact commands, then runs them (through sudo when not root)
+        say "registering a binfmt handler for arm (the one privileged step; podrepro binfmt register arm --yes)"
+        if [ "$(id -u)" -eq 0 ]; then
+            "$BIN/podrepro" binfmt register arm --yes
+        else
+            run_demo "podrepro binfmt register arm --yes"
+        fi
+        run_demo "podrepro doctor arm"
+    fi
     set +e
-    run_demo "podrepro build arm >/dev/null && podrepro test arm"
+    run_demo "podrepro test arm"
     rc=$?
     set -e
     if [ "$rc" -eq 8 ]; then

@@ -46,18 +46,44 @@ stage "copy of the checkout for $CI_USER, venv"
 install -d -m 0755 "$WORK"
 rm -rf "$SRC"
 mkdir -p "$SRC"
-# the working tree as committed + uncommitted changes, without caches
-tar -C "$HERE" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache \
-    --exclude=.pytest_cache --exclude=.ruff_cache --exclude=.hypothesis --exclude=build --exclude=dist -cf - . \
-    | tar -C "$SRC" -xf -
+# the working tree as git sees it: tracked files (as they are now) and untracked files that are
+# not ignored. Never what .gitignore ignores: a demo's build-podrepro-*/ made for another path,
+# caches, venvs. Without git (an unpacked tarball), everything but the usual caches.
+if git -c safe.directory="$HERE" -C "$HERE" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$HERE" && git -c safe.directory="$HERE" ls-files -z --cached --others --exclude-standard \
+        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+        | tar --null -T - -cf -) | tar -C "$SRC" -xf -
+else
+    tar -C "$HERE" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ --exclude=.mypy_cache \
+        --exclude=.pytest_cache --exclude=.ruff_cache --exclude=.hypothesis --exclude=build --exclude=dist \
+        --exclude='build-podrepro-*' -cf - . | tar -C "$SRC" -xf -
+fi
 chown -R "$CI_USER:" "$SRC"
 if [ ! -x "$VENV/bin/python" ]; then
     rm -rf "$VENV"
     /usr/bin/python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/pip" install -q "$SRC[dev]" 2>&1 | grep -v -i "warning" || true
-"$VENV/bin/pip" install -q --force-reinstall --no-deps "$SRC" 2>&1 | grep -v -i "warning" || true
+# an install that fails must fail CI: the venv is reused between runs, and a half-failed install
+# would leave the suite testing the podrepro of an earlier run
+pip_or_die() {
+    if ! "$VENV/bin/pip" "$@" > "$WORK/pip.log" 2>&1; then
+        cat "$WORK/pip.log" >&2
+        echo "error: pip $* failed" >&2
+        exit 1
+    fi
+}
+pip_or_die install -q --upgrade pip
+pip_or_die install -q "$SRC[dev]"
+pip_or_die install -q --force-reinstall --no-deps "$SRC"
+# ...and the suite must import the code under test: the installed package is the copy, file by file
+SITE_PKG=$(cd / && "$VENV/bin/python" -I -c 'import os, podrepro; print(os.path.dirname(podrepro.__file__))')
+case "$SITE_PKG" in "$VENV"/*) ;; *) echo "error: podrepro imports from $SITE_PKG, not from $VENV" >&2; exit 1 ;; esac
+if ! diff -rq --exclude=__pycache__ --exclude=containerfiles "$SRC/podrepro" "$SITE_PKG"; then
+    echo "error: the installed podrepro ($SITE_PKG) differs from the code under test ($SRC/podrepro)" >&2
+    exit 1
+fi
+diff -rq "$SRC/containerfiles" "$SITE_PKG/containerfiles" || { echo "error: installed Containerfiles differ" >&2; exit 1; }
+echo "podrepro under test: $SITE_PKG (same files as $SRC/podrepro)"
 chmod -R a+rX "$VENV"
 
 as_user() {

@@ -61,10 +61,11 @@ def register(app: typer.Typer) -> None:
               private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
         from podrepro import workflows
+        from podrepro.cli.output import info
 
         workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image)
+                            private_binfmt=private_binfmt, image=image, notify=lambda line: info(f"podrepro: {line}"))
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -72,13 +73,20 @@ def register(app: typer.Typer) -> None:
              profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
-             private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
-        """Run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...]."""
-        from podrepro import workflows
+             private_binfmt: PrivOpt = False, image: ImageOpt = None,
+             no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False) -> None:
+        """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
-        workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt, image=image)
+        Exits with the test program's code; exits 1 when no test ran (a --filter that matches
+        nothing, a tree without tests)."""
+        from podrepro import workflows
+        from podrepro.cli.output import info
+
+        rc = workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
+                                 host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
+                                 filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt,
+                                 image=image, no_build=no_build, notify=lambda line: info(f"podrepro: {line}"))
+        raise typer.Exit(rc)
 
 
 def _strip(args: list[str]) -> list[str]:

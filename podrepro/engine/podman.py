@@ -64,6 +64,23 @@ def _translate(e: Exception, what: str) -> EngineError:
                        hint="run 'podrepro doctor' to check the host; -v shows every command")
 
 
+def _pings(sock: str) -> bool:
+    """The API service at ``sock`` answers ``GET /_ping``."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    except OSError:
+        return False
+    return data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0]
+
+
 class PodmanService:
     """A private ``podman system service`` on a unique socket, started lazily, stopped on close."""
 
@@ -71,6 +88,7 @@ class PodmanService:
         self._dir: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: Any = None
+        self._err: str | None = None
 
     def client(self) -> Any:
         if self._client is not None:
@@ -92,16 +110,23 @@ class PodmanService:
             raise HostNotReady("podman is not installed", hint="run 'podrepro doctor' for the install command")
         self._dir = tempfile.mkdtemp(prefix="podrepro-svc-")
         sock = os.path.join(self._dir, "api.sock")
-        self._proc = process.popen([PODMAN, "system", "service", "--time=0", f"unix://{sock}"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+        # the service's stderr goes to a file, not a pipe: nobody reads a pipe while the service
+        # runs, and a full one would block it; the file says why it stopped, if it does
+        self._err = os.path.join(self._dir, "service.err")
+        with open(self._err, "wb") as err:
+            self._proc = process.popen([PODMAN, "system", "service", "--time=0", f"unix://{sock}"],
+                                       stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         deadline = time.monotonic() + 15.0
         delay = 0.005
-        while not os.path.exists(sock):
+        # ready = answers a ping. The socket file appears at bind(), before listen() and before
+        # the API server runs: a client that connects in between gets "connection refused",
+        # which podman-py reports as "GET operation failed" (seen with two builds at once, when
+        # the service starts on a busy machine)
+        while not _pings(sock):
             if self._proc.poll() is not None:
-                err = (self._proc.stderr.read() if self._proc.stderr else b"").decode(errors="replace")
+                last = self.stderr_tail()
                 self.close()
-                raise EngineError(f"podman system service failed to start: {err.strip().splitlines()[-1:] or ''}",
+                raise EngineError(f"podman system service failed to start: {last}".rstrip(": "),
                                   hint="run 'podrepro doctor'")
             if time.monotonic() > deadline:
                 self.close()
@@ -109,6 +134,19 @@ class PodmanService:
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
         return f"unix://{sock}"
+
+    def stderr_tail(self) -> str:
+        """The service's last stderr line (why it stopped), or ''."""
+        err = self._err
+        try:
+            text = Path(err).read_bytes().decode(errors="replace") if err else ""
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1].strip() if lines else ""
+
+    def died(self) -> bool:
+        return self._proc is not None and self._proc.poll() is not None
 
     def close(self) -> None:
         if self._client is not None:
@@ -123,8 +161,6 @@ class PodmanService:
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait()
-            if self._proc.stderr:
-                self._proc.stderr.close()
             self._proc = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -152,6 +188,12 @@ class Podman:
     def _client(self) -> Any:
         return self._svc.client()
 
+    def _fail(self, e: Exception, what: str) -> EngineError:
+        err = _translate(e, what)
+        if self._svc.died():
+            err.message += f" (podrepro's API service stopped: {self._svc.stderr_tail() or 'no message'})"
+        return err
+
     def image_exists(self, ref: str) -> bool:
         # the storage fast path answers without starting the service (a cache hit in ~1 ms)
         fast = storage_lists_image(ref) if ref.startswith("localhost/") else None
@@ -160,7 +202,7 @@ class Podman:
         try:
             return bool(self._client().images.exists(ref))
         except Exception as e:
-            raise _translate(e, f"checking image {ref}") from None
+            raise self._fail(e, f"checking image {ref}") from None
 
     def inspect(self, ref: str) -> ImageInfo | None:
         from podman.errors import ImageNotFound
@@ -170,14 +212,14 @@ class Podman:
         except ImageNotFound:
             return None
         except Exception as e:
-            raise _translate(e, f"inspecting image {ref}") from None
+            raise self._fail(e, f"inspecting image {ref}") from None
         return ImageInfo.from_attrs(img.attrs)
 
     def list_images(self, label: str) -> list[ImageInfo]:
         try:
             imgs = self._client().images.list(filters={"label": label})
         except Exception as e:
-            raise _translate(e, "listing images") from None
+            raise self._fail(e, "listing images") from None
         out = []
         for i in imgs:
             attrs = dict(i.attrs)
@@ -197,7 +239,7 @@ class Podman:
         except ImageNotFound:
             return False
         except Exception as e:
-            raise _translate(e, f"removing image {ref}") from None
+            raise self._fail(e, f"removing image {ref}") from None
 
     def tag(self, ref: str, new: str) -> None:
         repo, _, tag = new.rpartition(":")
@@ -208,13 +250,13 @@ class Podman:
         except EngineError:
             raise
         except Exception as e:
-            raise _translate(e, f"tagging {ref} as {new}") from None
+            raise self._fail(e, f"tagging {ref} as {new}") from None
 
     def load(self, path: Path) -> list[str]:
         try:
             imgs = list(self._client().images.load(file_path=path))
         except Exception as e:
-            raise _translate(e, f"loading {path}") from None
+            raise self._fail(e, f"loading {path}") from None
         return [str(i.id) for i in imgs]
 
     def containers_using(self, label: str) -> list[str]:

@@ -7,6 +7,7 @@ means. ``PODREPRO_AUDIT_LOG`` records each one (see ``podrepro.audit``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -100,6 +101,32 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> NoRet
         os.execvp(argv[0], list(argv))
     except FileNotFoundError:
         raise _missing(argv) from None
+
+
+def foreground(argv: Sequence[str]) -> int:
+    """Run argv on this terminal (stdio inherited) and return its exit status, 128+N for a
+    signal. While it runs, Ctrl-C and SIGTERM are the child's business (podman passes them into
+    the container); this process waits for the child's own exit instead of dying first."""
+    import signal
+
+    _audit(argv, "foreground")
+    try:
+        p = subprocess.Popen(list(argv))
+    except FileNotFoundError:
+        raise _missing(argv) from None
+
+    def forward(signum: int, frame: object) -> None:
+        if signum != signal.SIGINT:  # the terminal sends SIGINT to the child's group itself
+            with contextlib.suppress(OSError):
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        rc = p.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 128 - rc if rc < 0 else rc
 
 
 def which(name: str) -> str | None:

@@ -82,7 +82,8 @@ def scratch_image(unique: str) -> Iterator[str]:
 def project(tmp_path: Path) -> Path:
     """A copy of the bundled example project in a fresh directory."""
     dst = tmp_path / "wordsize"
-    shutil.copytree(REPO / "examples" / "wordsize", dst)
+    # never what a developer's own runs left in the example (build trees made for another path)
+    shutil.copytree(REPO / "examples" / "wordsize", dst, ignore=shutil.ignore_patterns("build-podrepro-*", "build"))
     return dst
 
 

@@ -96,6 +96,49 @@ def test_example_reproduces_the_32bit_bug_on_arm(project: Path) -> None:
     assert (project / "build-podrepro-arm").stat().st_uid == os.getuid()
 
 
+def test_test_builds_what_it_tests_and_names_the_failures(project: Path) -> None:
+    # the README's `podrepro test arm` in a fresh copy of the example: no separate build
+    assert not (project / "build-podrepro-arm").exists()
+    r = podrepro("test", "arm", cwd=project, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 8, out  # ctest's code for failed tests, passed through
+    assert "podrepro: building first" in r.stderr
+    assert (project / "build-podrepro-arm" / "test_checksum").exists()
+    assert "podrepro: 3 tests ran on arm, 2 failed: checksum, y2038" in r.stderr, r.stderr
+    # a second run builds nothing new and reports the same
+    r2 = podrepro("test", "arm", "--filter", "wire", cwd=project, timeout=1800)
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    assert "podrepro: 1 test ran on arm, all passed" in r2.stderr, r2.stderr
+
+
+def test_a_test_run_that_ran_no_test_fails(project: Path) -> None:
+    # nothing built and --no-build: ctest finds no test
+    r = podrepro("test", "arm", "--no-build", cwd=project, timeout=1800)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: no test ran on arm: "), r.stderr
+    assert "building first" not in r.stderr
+    # the mission's own example on a project with no "stress" test: built, but nothing matched
+    r = podrepro("test", "mips", "--filter", "stress", cwd=project, timeout=1800)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: no test ran on mips: --filter 'stress' matched no test "
+        "(hint: check the pattern; without --filter every test runs)"), r.stderr
+
+
+def test_a_moved_tree_is_reconfigured(project: Path, tmp_path: Path) -> None:
+    b = podrepro("build", "arm", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    moved = tmp_path / "moved" / "wordsize"
+    moved.parent.mkdir()
+    project.rename(moved)
+    b = podrepro("build", "arm", cwd=moved, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert f"podrepro: reconfiguring build-podrepro-arm: it was configured in {project}/build-podrepro-arm" in b.stderr
+    assert "is different than the directory" not in b.stdout + b.stderr
+    r = podrepro("test", "arm", "--no-build", cwd=moved, timeout=1800)
+    assert r.returncode == 8 and "2 failed: checksum, y2038" in r.stderr, r.stdout + r.stderr
+
+
 def test_filter_runs_only_named_test_on_mips(project: Path) -> None:
     b = podrepro("build", "mips", cwd=project, timeout=1800)
     assert b.returncode == 0, b.stdout + b.stderr
@@ -152,6 +195,10 @@ RECORDER = """#!/bin/sh
 # records the argv it received, one NUL-terminated element each, per arch
 out="$PODREPRO_RECORD_DIR/$(basename "$0")-$PODREPRO_ARCH.argv"
 printf '%s\\0' "$@" > "$out"
+# like run-javascriptcore-tests: the results file podrepro counts (no failures)
+for a in "$@"; do
+    case "$a" in --json-output=*) echo '{"stressTestFailures": []}' > "${a#--json-output=}" ;; esac
+done
 """
 
 
@@ -208,7 +255,8 @@ def test_hostile_filter_is_data_not_code(fake_webkit: Path) -> None:
 
 def test_timeout_multiplier_reaches_the_harness(fake_webkit: Path) -> None:
     (fake_webkit / "Tools" / "Scripts" / "run-javascriptcore-tests").write_text(
-        '#!/bin/sh\necho "JSCTEST_timeout=$JSCTEST_timeout"\n')
+        '#!/bin/sh\necho "JSCTEST_timeout=$JSCTEST_timeout"\n'
+        'echo \'{"stressTestFailures": []}\' > WebKitBuild/podrepro-$PODREPRO_ARCH/jsc-test-results.json\n')
     r = podrepro("test", "arm", "--timeout-multiplier", "2", cwd=fake_webkit, timeout=1800)
     assert r.returncode == 0, r.stderr
     assert "JSCTEST_timeout=600" in r.stdout

@@ -13,11 +13,13 @@ from podrepro.engine import podman, process
 
 
 def isolate(mp: pytest.MonkeyPatch, root: Path, run: Callable[..., Any], popen: Callable[..., Any],
-            exec_: Callable[..., Any]) -> None:
-    """Route the subprocess chokepoint to stubs and point every podrepro dir under ``root``."""
+            exec_: Callable[..., Any], foreground: Callable[..., Any] | None = None) -> None:
+    """Route the subprocess chokepoint to stubs and point every podrepro dir under ``root``.
+    ``foreground`` (test's build and test runs) defaults to the ``exec_`` stub."""
     mp.setattr(process, "run", run)
     mp.setattr(process, "popen", popen)
     mp.setattr(process, "exec_", exec_)
+    mp.setattr(process, "foreground", foreground or exec_)
     mp.setattr(podman, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
     for k in list(os.environ):
         if k.startswith("PODREPRO_"):

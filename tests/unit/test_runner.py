@@ -76,8 +76,17 @@ def test_test_command_filter_is_one_element() -> None:
     vals = runner.placeholders(lookup("mips"), prof, Path("/p"), 4.0)
     evil = "'; touch /tmp/pwned #"
     argv = runner.test_command(prof, vals, evil, ["$(id)"], 4.0)
-    assert argv == ["ctest", "--test-dir", "build-podrepro-mips", "--output-on-failure", "--timeout", "240",
-                    "-R", evil, "$(id)"]
+    assert argv == ["ctest", "--test-dir", "build-podrepro-mips", "--output-on-failure", "--no-tests=error",
+                    "--output-junit", "podrepro-junit.xml", "--timeout", "240", "-R", evil, "$(id)"]
+
+
+def test_filter_option_ending_in_equals_is_one_element() -> None:
+    # make check TESTS=PATTERN (automake): one argv element, as documented
+    prof = resolve_profile("mine", {"mine": {"test": "make check", "build": ["make"], "filter_option": "TESTS="}})
+    vals = runner.placeholders(lookup("arm"), prof, Path("/p"), 4.0)
+    assert runner.test_command(prof, vals, "t1 t2", [], 4.0) == ["make", "check", "TESTS=t1 t2"]
+    prof = resolve_profile("m2", {"m2": {"test": "prove", "build": ["make"], "filter_option": "--filter"}})
+    assert runner.test_command(prof, vals, "x", [], 4.0)[-2:] == ["--filter", "x"]
 
 
 def test_jsc_commands() -> None:

@@ -101,6 +101,7 @@ class Exec(Exception):
 class Harness:
     tmp: Path
     calls: list[list[str]] = field(default_factory=list)
+    foreground: list[list[str]] = field(default_factory=list)   # test: the build's and the tests' runs
 
     @property
     def cache(self) -> Path:
@@ -119,6 +120,8 @@ class Harness:
             code, execd = 0, e.argv
         finally:
             os.chdir(old)
+        if execd is None and self.foreground:
+            execd = self.foreground[-1]
         return code, err.getvalue(), execd
 
 
@@ -138,7 +141,11 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness
     def exec_(argv: Sequence[str], **kw: Any) -> NoReturn:
         raise Exec(list(argv))
 
-    isolate(monkeypatch, tmp_path, run, popen, exec_)
+    def foreground(argv: Sequence[str]) -> int:
+        h.foreground.append(list(argv))
+        return 0
+
+    isolate(monkeypatch, tmp_path, run, popen, exec_, foreground)
     monkeypatch.setattr(workflows, "check_binfmt", lambda arch: None)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     yield h
@@ -292,6 +299,10 @@ def test_valid_hostile_project_stays_confined(harness: Harness, cmd: list[str]) 
     code, err, argv = harness.cli(cmd, proj / "out" if (proj / "out").is_dir() else proj)
     assert argv is not None, (code, err)
     r = assert_confined(argv, proj.resolve(), harness.cache)
+    for other in harness.foreground:  # test: the build that ran first too
+        assert_confined(other, proj.resolve(), harness.cache)
+    if cmd[0] == "test":
+        assert len(harness.foreground) == 2, "test builds first, then tests"
     # the hostile strings are data: in --env values or after the image, never options
     assert "--env" in [k for k, _ in r.options]
     if cmd[0] == "run" and cmd[1] != "--network":
