@@ -93,7 +93,9 @@ as_user() {
 }
 
 stage "lint: ruff + mypy --strict"
-(cd "$SRC" && "$VENV/bin/ruff" check podrepro tests bench scripts && "$VENV/bin/mypy" --strict podrepro)
+# scripts/podrepro has no .py suffix: named explicitly, or ruff and mypy would pass it by
+(cd "$SRC" && "$VENV/bin/ruff" check podrepro tests bench scripts scripts/podrepro \
+    && "$VENV/bin/mypy" --strict podrepro tests bench scripts/podrepro)
 
 stage "unit tests (as $CI_USER; test_packaging builds the wheel and lists it)"
 as_user sh -c "cd '$SRC' && python -m pytest -q -p no:cacheprovider tests/unit"
@@ -106,20 +108,46 @@ fi
 AUDIT="$WORK/audit.jsonl"
 : > "$AUDIT"
 chown "$CI_USER:" "$AUDIT"
+# every e2e test that runs in any stage below is listed here (tests/conftest.py), so the end can
+# check that together they ran every e2e test: none deselected by a marker mistake
+RAN="$WORK/ran.tsv"
+: > "$RAN"
+chown "$CI_USER:" "$RAN"
 stage "e2e tests, rootless, as $CI_USER"
 as_user podman info --format "e2e runs as user=$CI_USER (uid $CI_UID) rootless={{.Host.Security.Rootless}} runtime={{.Host.OCIRuntime.Name}} storage={{.Store.GraphDriverName}} cgroups={{.Host.CgroupsVersion}} podman={{.Version.Version}}"
-as_user env PODREPRO_AUDIT_LOG="$AUDIT" sh -c "cd '$SRC' && python -m pytest -p no:cacheprovider --e2e -m 'e2e and not root' tests/e2e ${PODREPRO_PYTEST_ARGS:-}"
+as_user env PODREPRO_AUDIT_LOG="$AUDIT" PODREPRO_RAN_LOG="$RAN" sh -c "cd '$SRC' && python -m pytest -p no:cacheprovider --e2e -m 'e2e and not root' tests/e2e ${PODREPRO_PYTEST_ARGS:-}"
 
 stage "e2e tests that need root (binfmt registration), containers as $CI_USER"
 (cd "$SRC" && PODREPRO_TEST_USER="$CI_USER" PODREPRO_TEST_PYTHON="$VENV/bin/python" PODREPRO_AUDIT_LOG="$AUDIT" \
-    "$VENV/bin/python" -m pytest -p no:cacheprovider --e2e -m root tests/e2e)
+    PODREPRO_RAN_LOG="$RAN" "$VENV/bin/python" -m pytest -p no:cacheprovider --e2e -m root tests/e2e)
 
 stage "privilege audit over every command the e2e suite ran"
-PODREPRO_AUDIT_LOG="$AUDIT" "$VENV/bin/python" -m pytest -q -p no:cacheprovider --e2e "$SRC/tests/e2e/test_zz_audit.py"
+(cd "$SRC" && PODREPRO_AUDIT_LOG="$AUDIT" PODREPRO_RAN_LOG="$RAN" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --e2e tests/e2e/test_zz_audit.py)
+
+stage "every e2e test ran in one of the stages above"
+(cd "$SRC" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider --e2e --collect-only tests/e2e) \
+    | grep '::' | sort -u > "$WORK/collected.txt"
+cut -f1 "$RAN" | sort -u > "$WORK/ran.txt"
+if [ -n "${PODREPRO_PYTEST_ARGS:-}" ]; then
+    echo "PODREPRO_PYTEST_ARGS narrowed the e2e run: $(wc -l < "$WORK/ran.txt") of $(wc -l < "$WORK/collected.txt") e2e tests ran"
+else
+    missing=$(comm -23 "$WORK/collected.txt" "$WORK/ran.txt")
+    if [ -n "$missing" ]; then
+        echo "FAIL: these e2e tests ran in no stage (deselected by their markers?):" >&2
+        echo "$missing" >&2
+        exit 1
+    fi
+    echo "all $(wc -l < "$WORK/collected.txt") e2e tests ran"
+fi
 
 if [ "${PODREPRO_SKIP_VM:-0}" != "1" ]; then
     stage "VM stage: rootless podman 5 over cgroup v2, crun, pasta, systemd (Debian trixie guest under TCG)"
     bash "$SRC/tests/hosts/vm_stage.sh"
 fi
 
-stage "all stages passed"
+if [ "${PODREPRO_SKIP_VM:-0}" = "1" ]; then
+    stage "all stages passed EXCEPT the VM stage, which was skipped (PODREPRO_SKIP_VM=1): podman 5 / cgroup v2 untested"
+else
+    stage "all stages passed"
+fi

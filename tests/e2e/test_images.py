@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,12 @@ def _inspect(ref: str) -> dict[str, object]:
     assert cp.returncode == 0, cp.stderr.decode()
     data: list[dict[str, object]] = json.loads(cp.stdout)
     return data[0]
+
+
+def _labels(ref: str) -> dict[str, str]:
+    labels = _inspect(ref)["Labels"]
+    assert isinstance(labels, dict), labels
+    return {str(k): str(v) for k, v in labels.items()}
 
 
 @pytest.mark.parametrize("arch, platform, uname", [
@@ -53,7 +60,7 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
 
     for b in base:
         binfo = _inspect(b)
-        assert sharing.check_labels(dict(binfo["Labels"]), str(binfo["Architecture"]), b)[1] == b  # type: ignore[arg-type]
+        assert sharing.check_labels(_labels(b), str(binfo["Architecture"]), b)[1] == b
     # uname -m inside
     run = podrepro("run", arch, "--", "uname", "-m", cwd=REPO / "examples" / "wordsize")
     assert run.returncode == 0, run.stderr
@@ -62,7 +69,7 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     # and apt must find a complete, consistent system in it
     current = f"localhost/podrepro/base:{arch}-{recipe['base'][:12]}"  # the generic image's own base
     assert current in base
-    base_recipe = json.loads(dict(_inspect(current)["Labels"])["io.podrepro.recipe"])  # type: ignore[arg-type]
+    base_recipe = json.loads(_labels(current)["io.podrepro.recipe"])
     assert base_recipe["installer"] == "host-dpkg"
 
     def inside(script: str) -> str:
@@ -213,7 +220,7 @@ def test_two_concurrent_builds_build_once(tmp_path: Path, unique: str) -> None:
     podrepro("image", "rm", results[0]["tag"])
 
 
-def _wait_for(path_text: callable, timeout: float) -> None:  # type: ignore[valid-type]
+def _wait_for(path_text: Callable[[], object], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path_text():
@@ -336,7 +343,7 @@ def test_a_base_recipe_change_is_seeded_from_the_earlier_base(tmp_path: Path) ->
         out = inside("cd /tmp && printf 'int main(void){return sizeof(long) == 4 ? 0 : 1;}' > t.c && gcc t.c -o t && ./t && echo ok")
         assert out.strip() == "ok"
         # the recipe is the buildd one, and it rebuilds from scratch on --rebuild (no seed)
-        recipe = json.loads(dict(_inspect(tag)["Labels"])["io.podrepro.recipe"])  # type: ignore[arg-type]
+        recipe = json.loads(_labels(tag)["io.podrepro.recipe"])
         assert recipe["variant"] == "buildd" and recipe["installer"] == "host-dpkg"
     finally:
         podrepro("image", "rm", tag)

@@ -27,10 +27,9 @@ from podrepro.arches import lookup
 from podrepro.paths import Paths
 from tests.e2e.test_binfmt_root import (  # the fixture disables Debian's qemu-mips64el, restores it, compares
     BINFMT,
-    DEBIAN_ENTRY,
-    OURS,
     _as_user,
     debian_mips64el_disabled,  # noqa: F401
+    mips64el_state,  # noqa: F401
     snapshot,
 )
 from tests.e2e.test_probe import _image_tar
@@ -43,18 +42,13 @@ MSG = b"private handler, no host change\n"
 
 
 @pytest.fixture
-def user() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: it disables and re-enables a host binfmt_misc handler")
+def user(request: pytest.FixtureRequest) -> pwd.struct_passwd:
+    request.getfixturevalue("mips64el_state")  # Debian's entry loaded, no stale podrepro-mips64el
     name = os.environ.get("PODREPRO_TEST_USER")
     if not name:
         pytest.skip("PODREPRO_TEST_USER (the unprivileged user for rootless podman) is not set")
     if not privbinfmt.kernel_supported():
         pytest.skip(f"kernel {os.uname().release} < 6.7: no private binfmt_misc in user namespaces")
-    if not DEBIAN_ENTRY.exists():
-        pytest.skip("no Debian qemu-mips64el handler on this host (install qemu-user-static)")
-    if OURS.exists():
-        pytest.skip("podrepro-mips64el is registered on the host; this test needs no host handler at all")
     return pwd.getpwnam(name)
 
 

@@ -186,8 +186,8 @@ def test_shell_through_a_pty(project: Path) -> None:
     assert sent, out
     assert b"armv7l" in out, out
     assert os.waitstatus_to_exitcode(status) == 3
-    st = (project / "probe").stat()
-    assert st.st_uid == os.getuid()
+    probe = (project / "probe").stat()
+    assert probe.st_uid == os.getuid()
     assert no_leftover_containers() == []
 
 
@@ -221,7 +221,7 @@ def fake_webkit(tmp_path: Path) -> Path:
 
 def _recorded(root: Path, script: str, arch: str) -> list[str]:
     data = (root / "rec" / f"{script}-{arch}.argv").read_bytes()
-    return data.split(b"\0")[:-1] and [x.decode() for x in data.split(b"\0")[:-1]]
+    return [x.decode() for x in data.split(b"\0")[:-1]]
 
 
 @pytest.mark.parametrize("arch", ["arm", "mips"])

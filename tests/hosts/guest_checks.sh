@@ -71,9 +71,8 @@ install_podrepro() {
     python3 -m pip --python ~/venv/bin/python install -q --no-index --no-compile \
         --find-links "$ASSETS/wheels" podrepro && ~/venv/bin/podrepro --version
 }
-have_podrepro_cmd() { ~/venv/bin/podrepro "$@" --help >/dev/null 2>&1; }
 doctor() {
-    have_podrepro_cmd doctor || { echo "podrepro doctor not implemented yet"; return 77; }
+    ~/venv/bin/podrepro doctor --help >/dev/null 2>&1 || { echo "podrepro doctor --help failed: the install is broken"; return 1; }
     local rc
     ~/venv/bin/podrepro doctor --json > "$OUT/doctor.json"; rc=$?
     cat "$OUT/doctor.json"
@@ -108,10 +107,10 @@ PYEOF
 }
 
 # ---- containers ===========================================================================================
-# SWAP POINT: the checks below go through these two functions only. Today they call podman directly
-# (the baseline the lead's podrepro commands must match); with VM_STAGE_USE_PODREPRO=1 they call
-#   podrepro image build ARCH --from-rootfs TARBALL      and      podrepro run ARCH -- CMD
-# Adjust the podrepro argv here when the CLI lands; nothing else in this file needs to change.
+# The checks below go through these two functions only: by default (VM_STAGE_USE_PODREPRO=1) they
+# call `podrepro image build ARCH --from-rootfs TARBALL` and `podrepro run ARCH -- CMD`; with
+# VM_STAGE_USE_PODREPRO=0 they call podman directly (the baseline podrepro's commands must match),
+# and the podrepro-only checks then report SKIP.
 USE_PODREPRO=${VM_STAGE_USE_PODREPRO:-1}
 declare -A PTAG=()
 declare -A PLATFORM=([arm]=linux/arm/v7 [mips]=linux/mipsle)
