@@ -64,6 +64,10 @@ def _translate(e: Exception, what: str) -> EngineError:
                        hint="run 'podrepro doctor' to check the host; -v shows every command")
 
 
+class ServiceExited(EngineError):
+    """The private API service exited before it answered a ping."""
+
+
 def _pings(sock: str) -> bool:
     """The API service at ``sock`` answers ``GET /_ping``."""
     import socket
@@ -97,13 +101,27 @@ class PodmanService:
         if existing:
             url = existing if "://" in existing else f"unix://{existing}"
         else:
-            url = self._start()
+            url = self._start_retrying()
         try:
             from podman import PodmanClient
         except ImportError as e:  # pragma: no cover - dependency missing
             raise EngineError("podman-py is not installed", hint="pip install podman") from e
         self._client = PodmanClient(base_url=url)
         return self._client
+
+    def _start_retrying(self, attempts: int = 3) -> str:
+        """A service that exits before it answers (rootless podman 4.3 starting next to another
+        podman process that is busy with the same store) gets another try: socket readiness is
+        what may flake here, never the user's command."""
+        for n in range(1, attempts + 1):
+            try:
+                return self._start()
+            except ServiceExited as e:
+                log.info("podman system service exited before answering (attempt %d): %s", n, e.message)
+                if n == attempts:
+                    raise
+                time.sleep(0.2 * n)
+        raise AssertionError("unreachable")
 
     def _start(self) -> str:
         if process.which(PODMAN) is None:
@@ -126,8 +144,8 @@ class PodmanService:
             if self._proc.poll() is not None:
                 last = self.stderr_tail()
                 self.close()
-                raise EngineError(f"podman system service failed to start: {last}".rstrip(": "),
-                                  hint="run 'podrepro doctor'")
+                raise ServiceExited(f"podman system service failed to start: {last}".rstrip(": "),
+                                    hint="run 'podrepro doctor'")
             if time.monotonic() > deadline:
                 self.close()
                 raise EngineError("podman system service did not become ready in 15 s")

@@ -87,6 +87,28 @@ def project(tmp_path: Path) -> Path:
     return dst
 
 
+# every temp dir podrepro or its tools make: mmdebstrap's own default name, the TMPDIR podrepro
+# gives mmdebstrap (podrepro-mm-UID-PID-*), podrepro's private API service (podrepro-svc-*)
+TEMP_DIR_PATTERNS = ("mmdebstrap.*", "podrepro-mm-*", "podrepro-svc-*")
+
+
+def temp_dirs_of(ids: set[int] | range | frozenset[int]) -> set[str]:
+    """Names of podrepro's (and mmdebstrap's) temp dirs owned by any of ``ids`` (a user and its
+    subordinate ids: mmdebstrap --mode=unshare's dirs belong to the latter)."""
+    import tempfile
+
+    out = set()
+    for base in {Path(tempfile.gettempdir()), Path("/tmp")}:
+        for pat in TEMP_DIR_PATTERNS:
+            for p in base.glob(pat):
+                try:
+                    if p.lstat().st_uid in ids:
+                        out.add(str(p))
+                except FileNotFoundError:
+                    continue
+    return out
+
+
 def no_leftover_containers() -> list[str]:
     cp = podman("ps", "-a", "--external", "--format", "{{.ID}} {{.Image}} {{.Names}}")
     return [ln for ln in cp.stdout.decode().splitlines() if "podrepro" in ln]
