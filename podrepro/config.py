@@ -255,13 +255,15 @@ def find_project_root(start: Path) -> tuple[Path, Path | None]:
         f = d / PROJECT_FILE
         if f.is_file():
             return d, f
+    from podrepro.engine import process  # the one subprocess chokepoint (logged, audited)
+    from podrepro.errors import PodreproError
+
     try:
-        cp = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"],
-                            capture_output=True, timeout=10, check=False)
+        cp = process.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], timeout=10)
         if cp.returncode == 0 and cp.stdout.strip():
             return Path(cp.stdout.decode().strip()), None
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+    except (OSError, subprocess.TimeoutExpired, PodreproError):
+        pass  # no git, or not a work tree: the start directory is the project
     return start, None
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podrepro import audit
 from podrepro.engine import process
 from podrepro.errors import EngineError, HostNotReady
 
@@ -203,7 +204,8 @@ class Podman:
         self._svc.close()
 
     # ---- queries (podman-py) -----------------------------------------------------------------
-    def _client(self) -> Any:
+    def _client(self, op: str, arg: str = "") -> Any:
+        audit.record(["podman-api", op, arg], "api")  # the privilege audit sees API calls too
         return self._svc.client()
 
     def _fail(self, e: Exception, what: str) -> EngineError:
@@ -218,7 +220,7 @@ class Podman:
         if fast is not None:
             return fast
         try:
-            return bool(self._client().images.exists(ref))
+            return bool(self._client("images.exists", ref).images.exists(ref))
         except Exception as e:
             raise self._fail(e, f"checking image {ref}") from None
 
@@ -226,7 +228,7 @@ class Podman:
         from podman.errors import ImageNotFound
 
         try:
-            img = self._client().images.get(ref)
+            img = self._client("images.get", ref).images.get(ref)
         except ImageNotFound:
             return None
         except Exception as e:
@@ -235,7 +237,7 @@ class Podman:
 
     def list_images(self, label: str) -> list[ImageInfo]:
         try:
-            imgs = self._client().images.list(filters={"label": label})
+            imgs = self._client("images.list", label).images.list(filters={"label": label})
         except Exception as e:
             raise self._fail(e, "listing images") from None
         out = []
@@ -252,7 +254,7 @@ class Podman:
         from podman.errors import ImageNotFound
 
         try:
-            self._client().images.remove(ref, force=force)
+            self._client("images.remove", ref).images.remove(ref, force=force)
             return True
         except ImageNotFound:
             return False
@@ -262,7 +264,7 @@ class Podman:
     def tag(self, ref: str, new: str) -> None:
         repo, _, tag = new.rpartition(":")
         try:
-            img = self._client().images.get(ref)
+            img = self._client("images.tag", f"{ref} {new}").images.get(ref)
             if not img.tag(repo, tag):
                 raise EngineError(f"podman: could not tag {ref} as {new}")
         except EngineError:
@@ -272,7 +274,7 @@ class Podman:
 
     def load(self, path: Path) -> list[str]:
         try:
-            imgs = list(self._client().images.load(file_path=path))
+            imgs = list(self._client("images.load", str(path)).images.load(file_path=path))
         except Exception as e:
             raise self._fail(e, f"loading {path}") from None
         return [str(i.id) for i in imgs]

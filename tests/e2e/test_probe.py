@@ -51,7 +51,9 @@ def test_exit_code_of_foreign_binary_passes_through(scratch_image: str) -> None:
 
 def test_platform_mismatch_fails_fast(scratch_image: str) -> None:
     arch = arches.lookup("arm")
-    podman("import", "--os", "linux", "--arch", "arm", "--variant", "v7", "-", scratch_image,
-           input=_image_tar(elfprobe.build(arch)))
+    imp = podman("import", "--os", "linux", "--arch", "arm", "--variant", "v7", "-", scratch_image,
+                 input=_image_tar(elfprobe.build(arch)))
+    assert imp.returncode == 0, imp.stderr.decode()  # else the run below fails for the wrong reason
     run = podman("run", "--rm", "--platform", "linux/mipsle", "--pull=never", scratch_image, "/probe", timeout=60)
     assert run.returncode != 0
+    assert b"podrepro-probe" not in run.stdout, "the arm probe must not have run"

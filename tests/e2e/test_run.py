@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import no_leftover_containers, podman, podrepro
+from tests.e2e.conftest import REPO, no_leftover_containers, podman, podrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -67,11 +67,22 @@ def test_env_passthrough(project: Path) -> None:
 
 
 def test_cpu_model_reaches_qemu(project: Path) -> None:
-    # QEMU_CPU picks the emulated CPU; cortex-a7 vs the default (max) differ in /proc/cpuinfo's part number
-    r = podrepro("run", "--cpu", "cortex-a7", "arm", "--", "sh", "-c", 'echo "$QEMU_CPU"; grep -m1 "CPU part" /proc/cpuinfo || true',
-                 cwd=project)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "cortex-a7"
+    # what the program sees of its CPU: the kernel-style hardware capabilities qemu puts in its
+    # auxiliary vector (glibc prints them with LD_SHOW_AUXV). The default model (max) is an ARMv8
+    # with crypto extensions; a Cortex-A8 has no integer divide (idiva) and no VFPv4
+    show = ["sh", "-c", 'echo "$QEMU_CPU"; LD_SHOW_AUXV=1 /bin/true | grep -E "^AT_(HWCAP|PLATFORM):"']
+    a8 = podrepro("run", "--cpu", "cortex-a8", "arm", "--", *show, cwd=project)
+    assert a8.returncode == 0, a8.stderr
+    lines = a8.stdout.splitlines()
+    assert lines[0] == "cortex-a8"
+    hw = dict(ln.split(":", 1) for ln in lines[1:])
+    caps = set(hw["AT_HWCAP"].split())
+    assert "neon" in caps and "idiva" not in caps and "vfpv4" not in caps, hw
+    assert hw["AT_PLATFORM"].strip() == "v7l"
+    default = podrepro("run", "arm", "--", *show, cwd=project)
+    assert default.returncode == 0, default.stderr
+    hw = dict(ln.split(":", 1) for ln in default.stdout.splitlines()[1:])
+    assert "idiva" in hw["AT_HWCAP"].split() and hw["AT_PLATFORM"].strip() == "v8l", hw
     bad = podrepro("run", "--cpu", "no-such-cpu", "arm", "--", "true", cwd=project)
     assert bad.returncode != 0
 
@@ -344,6 +355,66 @@ def test_run_plan_is_the_same_run_and_notices_changes(project: Path, tmp_path: P
     sub = project / "src"
     r = podrepro(*cmd, cwd=sub, env=env)
     assert r.returncode == 0 and tail.new()[0]["how"] == "exec"
+
+
+def test_run_plan_notices_binfmt_containerfile_and_upgrade(project: Path, tmp_path: Path) -> None:
+    """Three more inputs of a run plan, each changed for real: the binfmt handler podrepro reads,
+    the profile's Containerfile, and podrepro itself (an upgrade changes its modules)."""
+    import podrepro as pkg
+
+    log = Path(os.environ.get("PODREPRO_AUDIT_LOG") or tmp_path / "audit.log")
+    tail = _AuditTail(log)
+    # podrepro from a copy we can "upgrade"; binfmt_misc as podrepro reads it, from a copy we
+    # can change (the kernel keeps using the real handler, so the runs still work)
+    code = tmp_path / "code"
+    shutil.copytree(Path(pkg.__file__).parent, code / "podrepro", ignore=shutil.ignore_patterns("__pycache__"))
+    if not (code / "podrepro" / "containerfiles").is_dir():  # a checkout keeps them one level up
+        shutil.copytree(REPO / "containerfiles", code / "containerfiles")
+    fake_binfmt = tmp_path / "binfmt"
+    fake_binfmt.mkdir()
+    real = Path("/proc/sys/fs/binfmt_misc")
+    for entry in real.iterdir():
+        if entry.name != "register":
+            (fake_binfmt / entry.name).write_text(entry.read_text())
+    (project / "light.Containerfile").write_text("ARG BASE\nFROM ${BASE}\n")
+    (project / "podrepro.toml").write_text('default_profile = "light"\n[profile.light]\n'
+                                            'containerfile = "light.Containerfile"\n')
+    env = {"PODREPRO_AUDIT_LOG": str(log), "PODREPRO_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": str(code), "PODREPRO_BINFMT_DIR": str(fake_binfmt)}
+    cmd = ("run", "arm", "--", "uname", "-m")
+
+    def how() -> str:
+        r = podrepro(*cmd, cwd=project, env=env)
+        assert r.returncode == 0 and r.stdout.strip() == "armv7l", r.stderr
+        (rec,) = tail.new()
+        return str(rec["how"])
+
+    def settle() -> None:
+        # a run that had to build the image saves no plan (the store changed under it): the
+        # next saves one, and the one after that execs it
+        hows = [how()]
+        while hows[-1] != "exec-plan" and len(hows) < 3:
+            hows.append(how())
+        assert hows[-1] == "exec-plan", hows
+
+    settle()
+    # 1. the binfmt handler changed (here: its flags as binfmt_misc reports them)
+    handler = next(p for p in fake_binfmt.iterdir() if p.name.endswith("arm") and "interpreter" in p.read_text())
+    handler.write_text(handler.read_text().replace("flags: ", "flags: O"))
+    assert how() == "exec", "a changed binfmt handler must send the run to the slow path"
+    settle()
+    # 2. the profile's Containerfile changed (the slow path builds its new image)
+    (project / "light.Containerfile").write_text("ARG BASE\nFROM ${BASE}\nLABEL changed=1\n")
+    assert how() == "exec", "a changed Containerfile must send the run to the slow path"
+    settle()
+    # 3. podrepro upgraded: one of its modules changed
+    mod = code / "podrepro" / "arches.py"
+    mod.write_text(mod.read_text() + "\n# upgraded\n")
+    assert how() == "exec", "a podrepro upgrade must send the run to the slow path"
+    settle()
+    made = podman("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/podrepro/light")
+    for tag in made.stdout.decode().split():
+        podman("rmi", tag)
 
 
 def test_no_containers_left_behind() -> None:

@@ -62,8 +62,29 @@ def _prog(argv: list[str]) -> str:
 def _engine_calls(recs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for r in recs:
         argv = r["argv"]
-        if _prog(argv) in ENGINES or (_prog(argv) == "sudo" and any(os.path.basename(a) in ENGINES for a in argv)):
+        # "engine": podman through a PODREPRO_PODMAN wrapper, whatever the wrapper is called
+        if r.get("engine") or _prog(argv) in ENGINES or (
+                _prog(argv) == "sudo" and any(os.path.basename(a) in ENGINES for a in argv)):
             yield r
+
+
+# what podrepro asks podman's API (podman-py) for: image queries and bookkeeping, never a
+# container, a volume, an exec or a pull through the API
+API_OPERATIONS = {"images.exists", "images.get", "images.list", "images.remove", "images.tag", "images.load"}
+
+
+def test_api_calls_are_image_bookkeeping_only(records: list[dict[str, Any]]) -> None:
+    api = [r for r in records if r["how"] == "api"]
+    assert api, "no podman-py call was audited: the API path went unobserved"
+    bad = [r["argv"] for r in api if r["argv"][1] not in API_OPERATIONS or r["euid"] == 0]
+    assert bad == [], bad[:3]
+
+
+def test_wrapped_podman_is_audited_as_the_engine(records: list[dict[str, Any]]) -> None:
+    # the e2e suite runs podman through PODREPRO_PODMAN wrappers (the slow-verify one in test_reliability);
+    # those calls must be checked like any other podman call
+    wrapped = [r for r in records if r.get("engine") and _prog(r["argv"]) not in ENGINES]
+    assert wrapped, "no call through a PODREPRO_PODMAN wrapper was recorded as the engine"
 
 
 BOOLEAN = {"--rm", "--pull=never", "-i", "-t", "-it", "--init", "--read-only", "-d", "--detach", "--replace", "-q",
@@ -93,7 +114,7 @@ def _options(argv: list[str]) -> list[str]:
 def test_log_is_substantial(records: list[dict[str, Any]]) -> None:
     hows = {r["how"] for r in records}
     # exec-plan: runs exec'd from a saved run plan are audited too (and so checked below)
-    assert {"run", "popen", "exec", "exec-plan"} <= hows, hows
+    assert {"run", "popen", "exec", "exec-plan", "foreground", "api"} <= hows, hows
     progs = {_prog(r["argv"]) for r in records}
     assert "podman" in progs and "mmdebstrap" in progs, progs
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class EngineStubbed(PodreproError):
 class Sandbox:
     root: Path
     calls: list[list[str]] = field(default_factory=list)
+    escaped: list[str] = field(default_factory=list)   # processes started around the chokepoint
 
     def paths(self) -> list[str]:
         r = self.root
@@ -85,6 +87,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     run, popen, exec_ = _stub(sb)
     mp = pytest.MonkeyPatch()
     isolate(mp, root, run, popen, exec_)
+
+    def trap(name: str) -> Any:
+        def spawned(*args: Any, **kw: Any) -> NoReturn:
+            sb.escaped.append(f"{name}{args[:2]!r}")
+            raise OSError(f"(test) {name} outside the chokepoint")
+        return spawned
+
+    mp.setattr(subprocess, "Popen", trap("subprocess.Popen"))
+    for fn in ("execv", "execve", "execvp", "execvpe", "posix_spawn", "posix_spawnp", "system", "fork"):
+        mp.setattr(os, fn, trap(f"os.{fn}"))
     mp.chdir(work)
     try:
         yield sb
@@ -116,9 +128,11 @@ def check(sb: Sandbox, argv: list[str]) -> None:
     assert len(errors) <= 1, (argv, err)
     if code == 2:
         assert errors, ("a usage error says what is wrong", argv, err)
-    # nothing outside the chokepoint may have reached an engine: every recorded call was refused
+    # every external command went to the (stubbed) chokepoint, and nothing around it started a
+    # process: subprocess.Popen and the exec/spawn family are booby-trapped in the sandbox
+    assert sb.escaped == [], ("a process was started outside the chokepoint", argv, sb.escaped)
     for call in sb.calls:
-        assert call and isinstance(call[0], str)
+        assert call and all(isinstance(a, str) for a in call), call
     sb.calls.clear()
 
 
@@ -245,3 +259,11 @@ def test_nothing_reached_the_engine_unstubbed(sandbox: Sandbox) -> None:
     assert code == EXIT_ENGINE, err
     assert sandbox.calls and sandbox.calls[-1][0] == "podman", sandbox.calls
     sandbox.calls.clear()
+
+
+def test_the_trap_catches_a_process_started_around_the_chokepoint(sandbox: Sandbox) -> None:
+    """The booby trap works: code that calls subprocess directly is caught, not run."""
+    with pytest.raises(OSError, match="outside the chokepoint"):
+        subprocess.run(["true"])
+    assert sandbox.escaped == ["subprocess.Popen(['true'],)"]
+    sandbox.escaped.clear()

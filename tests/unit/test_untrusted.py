@@ -183,7 +183,7 @@ HOSTILE = [
     # wrong types, unknown keys, syntax
     ('network = "yes please"\n', "must be true or false"),
     ('timeout_multiplier = [1]\n', "must be a number"),
-    ('env = "A=1"\nenv = "B=2"\n', ""),
+    ('env = "A=1"\nenv = "B=2"\n', "podrepro.toml:2: Cannot overwrite a value"),
     ('[profile.x]\npackages = "gcc"\n', "must be a list of strings"),
     ('[profile.x]\nbuild = 5\n', "must be a command"),
     ('[profile.x]\nccache = "yes"\n', "must be true or false"),
@@ -192,9 +192,9 @@ HOSTILE = [
     ('[profile."../../x"]\nbuild = "true"\n', "profile name"),
     ('[profile]\nx = 1\n', "must be a table"),
     ('podman_args = ["--privileged"]\n', "unknown key 'podman_args'"),
-    ('[[profile]]\nname = "x"\n', ""),
-    ('suite = "bookworm"\n[suite]\n', ""),
-    ('\x00 = 1\n', ""),
+    ('[[profile]]\nname = "x"\n', "podrepro.toml:1: 'profile' must be a string"),
+    ('suite = "bookworm"\n[suite]\n', "podrepro.toml:2: Cannot overwrite a value"),
+    ('\x00 = 1\n', "podrepro.toml:1: Invalid statement"),
 ]
 
 
@@ -206,7 +206,7 @@ def test_hostile_project_file_refused(tmp_path: Path, toml: str, needle: str) ->
     with pytest.raises(ConfigError) as e:
         config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
     assert e.value.exit_code == EXIT_USAGE
-    assert needle in e.value.message, e.value.message
+    assert needle and needle in e.value.message, e.value.message
     assert "\n" not in e.value.message and e.value.message.startswith("podrepro.toml")
 
 
@@ -296,7 +296,9 @@ shell = "--userns=host"
                                  ["run", "--network", "arm", "--", "true"]])
 def test_valid_hostile_project_stays_confined(harness: Harness, cmd: list[str]) -> None:
     proj = _project(harness.tmp, VALID_HOSTILE)
-    code, err, argv = harness.cli(cmd, proj / "out" if (proj / "out").is_dir() else proj)
+    # from a subdirectory of the project (the build dir's parent), as a developer would
+    (proj / "out").mkdir(exist_ok=True)
+    code, err, argv = harness.cli(cmd, proj / "out")
     assert argv is not None, (code, err)
     r = assert_confined(argv, proj.resolve(), harness.cache)
     for other in harness.foreground:  # test: the build that ran first too
@@ -309,6 +311,9 @@ def test_valid_hostile_project_stays_confined(harness: Harness, cmd: list[str]) 
         assert r.command == ["--privileged", "-v", "/:/host"]
     if cmd[0] == "run" and cmd[1] == "--network":
         assert r.values("--network") == [], "--network gives the private network, not the host's"
+    # run and shell start in the directory they were started from; build and test at the root
+    want = proj.resolve() / "out" if cmd[0] in ("run", "shell") else proj.resolve()
+    assert r.values("--workdir") == [str(want)], r.values("--workdir")
     assert not (harness.tmp / "host").exists()
 
 
