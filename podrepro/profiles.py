@@ -74,7 +74,8 @@ BUILTINS: dict[str, Profile] = {
                     build=("true",), test=("true",)),
     "generic": Profile(
         name="generic",
-        description="C/C++ with CMake, Make or Meson: build-essential, cmake, ninja, git, ccache, gdb, python3",
+        description="C/C++ with CMake: build-essential, cmake, ninja, git, ccache, gdb, python3 "
+                    "(Meson or Make projects: a profile in podrepro.toml, see the README)",
         containerfile="generic.Containerfile",
         # configure only a new build tree: an emulated re-configure costs seconds, and ninja
         # re-runs CMake by itself when a CMakeLists.txt changes

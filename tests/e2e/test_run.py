@@ -150,6 +150,31 @@ def test_a_moved_tree_is_reconfigured(project: Path, tmp_path: Path) -> None:
     assert r.returncode == 8 and "2 failed: checksum, y2038" in r.stderr, r.stdout + r.stderr
 
 
+MESON_TOML = """default_profile = "meson"
+[profile.meson]
+extends = "generic"
+packages = ["meson"]
+build = ["sh", "-c", '[ -f "$1/build.ninja" ] || meson setup "$1"; meson compile -C "$1"', "build", "{build_dir}"]
+test = ["meson", "test", "-C", "{build_dir}", "--print-errorlogs"]
+results = "junit:{build_dir}/meson-logs/testlog.junit.xml"
+"""
+
+
+def test_the_readmes_meson_profile(tmp_path: Path) -> None:
+    """The README's Meson example, as written there, on a tiny Meson project."""
+    readme = (REPO / "README.md").read_text()
+    assert MESON_TOML.split("[profile.meson]")[1] in readme, "the README's Meson profile changed: update this test"
+    proj = tmp_path / "mesonproj"
+    proj.mkdir()
+    (proj / "podrepro.toml").write_text(MESON_TOML)
+    (proj / "meson.build").write_text("project('w', 'c')\n"
+                                      "test('long_is_8', executable('t', 't.c'))\n")
+    (proj / "t.c").write_text("int main(void) { return sizeof(long) == 8 ? 0 : 1; }\n")
+    r = podrepro("test", "arm", cwd=proj, timeout=3600)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "podrepro: 1 test ran on arm, 1 failed: long_is_8" in r.stderr, r.stderr
+
+
 def test_filter_runs_only_named_test_on_mips(project: Path) -> None:
     b = podrepro("build", "mips", cwd=project, timeout=1800)
     assert b.returncode == 0, b.stdout + b.stderr
