@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -248,36 +247,59 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
     return out
 
 
-def find_project_root(start: Path) -> tuple[Path, Path | None]:
-    """The directory holding podrepro.toml (walking up), else the git top level, else ``start``."""
-    start = start.resolve()
-    for d in (start, *start.parents):
-        f = d / PROJECT_FILE
-        if f.is_file():
-            return d, f
-    from podrepro.engine import process  # the one subprocess chokepoint (logged, audited)
-    from podrepro.errors import PodreproError
+def _ceilings(environ: Mapping[str, str]) -> set[Path]:
+    """GIT_CEILING_DIRECTORIES, as git reads it: the upward search stops below these."""
+    return {Path(p) for p in environ.get("GIT_CEILING_DIRECTORIES", "").split(":") if p}
 
+
+def _search_dirs(start: Path, environ: Mapping[str, str]) -> list[Path]:
+    """``start`` and its parents, up to the git top level (the first directory with a ``.git``)
+    or a GIT_CEILING_DIRECTORIES entry, whichever comes first; to ``/`` outside a repository."""
+    ceilings = _ceilings(environ)
+    out = []
+    for d in (start, *start.parents):
+        if d in ceilings:
+            break
+        out.append(d)
+        if (d / ".git").exists():
+            break
+    return out
+
+
+def trusted_owner(path: Path) -> bool:
+    """A project file counts only if it belongs to this user (or root): a podrepro.toml that
+    another local user planted in a shared directory (/tmp/podrepro.toml) must not configure
+    everyone's runs below it."""
     try:
-        cp = process.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], timeout=10)
-        if cp.returncode == 0 and cp.stdout.strip():
-            return Path(cp.stdout.decode().strip()), None
-    except (OSError, subprocess.TimeoutExpired, PodreproError):
-        pass  # no git, or not a work tree: the start directory is the project
+        uid = path.stat().st_uid
+    except OSError:
+        return False
+    return uid in (os.getuid(), 0)
+
+
+def find_project_root(start: Path, environ: Mapping[str, str] | None = None) -> tuple[Path, Path | None]:
+    """The directory holding podrepro.toml (walking up, but never above the git top level, and
+    only a file of this user's), else the git top level, else ``start``."""
+    start = start.resolve()
+    dirs = _search_dirs(start, os.environ if environ is None else environ)
+    for d in dirs:
+        f = d / PROJECT_FILE
+        if f.is_file() and trusted_owner(f):
+            return d, f
+    if dirs and (dirs[-1] / ".git").exists():
+        return dirs[-1], None
     return start, None
 
 
 def discovery_paths(start: Path, pfile: Path | None) -> list[Path]:
-    """The paths whose presence decided ``find_project_root``: ``podrepro.toml`` in each directory
-    from ``start`` up to the one holding it; without one, every ancestor's ``podrepro.toml`` and
-    ``.git`` (what git's own upward search looks at). Run plans fingerprint these."""
+    """The paths whose presence decided ``find_project_root``: ``podrepro.toml`` and ``.git`` in
+    each directory from ``start`` up to the one holding the file (or the git top level). Run
+    plans fingerprint these."""
     out: list[Path] = []
-    for d in (start.resolve(), *start.resolve().parents):
-        out.append(d / PROJECT_FILE)
+    for d in _search_dirs(start.resolve(), os.environ):
+        out += [d / PROJECT_FILE, d / ".git"]
         if pfile is not None and d == pfile.parent:
-            return out
-        if pfile is None:
-            out.append(d / ".git")
+            break
     return out
 
 

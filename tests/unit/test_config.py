@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,38 @@ def test_default_profile_spelling_coexists_with_profile_tables(tmp_path: Path) -
     c = _resolve(tmp_path, project='default_profile = "mine"\n[profile.mine]\ntest = ["make", "check"]\n')
     assert c["profile"] == "mine" and c.source("profile").startswith("project")
     assert c.profiles["mine"]["test"] == ["make", "check"]
+
+
+# ---- where the project file is looked for (security: a file another user planted) -------------
+
+def test_search_stops_at_the_git_top_level(tmp_path: Path) -> None:
+    # a podrepro.toml above the repository (say in a shared parent directory) is not this project's
+    (tmp_path / "podrepro.toml").write_text('default_profile = "base"\n')
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    root, pfile = config.find_project_root(repo / "src", environ={})
+    assert (root, pfile) == (repo, None)
+    # inside the repository it is found as before
+    (repo / "podrepro.toml").write_text("")
+    assert config.find_project_root(repo / "src", environ={}) == (repo, repo / "podrepro.toml")
+
+
+def test_a_project_file_of_another_user_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "podrepro.toml").write_text('default_profile = "base"\n')
+    sub = tmp_path / "work"
+    sub.mkdir()
+    assert config.find_project_root(sub, environ={})[1] == tmp_path / "podrepro.toml"
+    real_uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: real_uid + 4242 if real_uid else 4242)  # we are someone else now
+    if real_uid == 0:
+        # root owns the file: root's files are trusted; make it another user's
+        os.chown(tmp_path / "podrepro.toml", 4243, 4243)
+    assert config.find_project_root(sub, environ={}) == (sub, None)
+
+
+def test_git_ceiling_directories_end_the_search(tmp_path: Path) -> None:
+    (tmp_path / "podrepro.toml").write_text("")
+    sub = tmp_path / "a"
+    sub.mkdir()
+    assert config.find_project_root(sub, environ={"GIT_CEILING_DIRECTORIES": str(tmp_path)}) == (sub, None)

@@ -237,7 +237,8 @@ def test_discovery_stops_at_the_project_file(tmp_path: Path) -> None:
     sub = tmp_path / "a" / "b"
     sub.mkdir(parents=True)
     paths = config.discovery_paths(sub, tmp_path / "podrepro.toml")
-    assert paths == [sub / "podrepro.toml", tmp_path / "a" / "podrepro.toml", tmp_path / "podrepro.toml"]
+    assert paths == [sub / "podrepro.toml", sub / ".git", tmp_path / "a" / "podrepro.toml", tmp_path / "a" / ".git",
+                     tmp_path / "podrepro.toml", tmp_path / ".git"]
 
 
 def test_discovery_without_a_project_file_covers_git_everywhere_up(tmp_path: Path) -> None:
