@@ -48,12 +48,43 @@ class Paths:
     def ccache(self, alias: str) -> Path:
         return self.cache / "ccache" / alias
 
+    def check_private(self) -> None:
+        """The cache dir holds what podrepro later trusts (run plans it unmarshals and execs, the
+        compiled binfmt shim, the image index): refuse one that is another user's or that others
+        may write to. A missing dir is fine (podrepro makes it, 0700 by the umask of most users)."""
+        check_private_dir(self.cache, "PODREPRO_CACHE_DIR")
+
     def ensure_cache(self) -> Path:
+        self.check_private()
         self.cache.mkdir(parents=True, exist_ok=True)
         tag = self.cache / "CACHEDIR.TAG"
         if not tag.exists():
             tag.write_text(CACHEDIR_TAG)
         return self.cache
+
+
+def private_dir_problem(path: Path | str) -> str | None:
+    """Why ``path`` (a directory podrepro trusts) is not private to this user, or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"cannot be checked ({e.strerror})"
+    if st.st_uid != os.getuid():
+        return f"belongs to uid {st.st_uid}, not to you (uid {os.getuid()})"
+    if st.st_mode & 0o022:
+        return f"is writable by {'others' if st.st_mode & 0o002 else 'its group'} (mode {st.st_mode & 0o777:o})"
+    return None
+
+
+def check_private_dir(path: Path, var: str) -> None:
+    why = private_dir_problem(path)
+    if why is not None:
+        from podrepro.errors import PodreproError
+
+        raise PodreproError(f"podrepro's directory {path} {why}",
+                            hint=f"chmod go-w {path} if it is yours, or point {var} at a directory of your own")
 
 
 def _from_env(var: str, default: str) -> Path:

@@ -125,9 +125,19 @@ def stale(plan: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
 # ---- the plans file ----------------------------------------------------------------------------
 
 
+def _private(st: os.stat_result) -> bool:
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _load(path: str) -> dict[str, Any]:
     try:
+        # a plan is exec'd: only from a file and a directory that nobody else can write (else the
+        # slow path, which refuses such a cache dir with a clear error)
+        if not _private(os.stat(os.path.dirname(path) or ".")):
+            return {}
         with open(path, "rb") as f:
+            if not _private(os.fstat(f.fileno())):
+                return {}
             data = marshal.load(f)
     except (OSError, EOFError, ValueError, TypeError):
         return {}

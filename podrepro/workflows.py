@@ -166,6 +166,7 @@ def reproduce(
                    if arch.emulated else "host")
     report = check_binfmt(arch) if binfmt_mode == "host" else None
     paths = get_paths()
+    paths.check_private()
 
     tag = image or t.recipe.tag
     present = storage_lists_image(tag)

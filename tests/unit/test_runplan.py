@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from podrepro import config, runplan
+from podrepro.errors import PodreproError
 
 REPO = Path(__file__).resolve().parents[2]
 ARGV = ["podman", "run", "--rm", "IMAGE"]
@@ -247,3 +248,31 @@ def test_discovery_without_a_project_file_covers_git_everywhere_up(tmp_path: Pat
     paths = config.discovery_paths(sub, None)
     assert sub / ".git" in paths and tmp_path / ".git" in paths and Path("/.git") in paths
     assert Path("/podrepro.toml") in paths
+
+
+# ---- a plan is exec'd: only from a cache dir nobody else can write -----------------------------
+
+
+@pytest.mark.parametrize("what", ["dir", "file"])
+def test_plan_in_a_writable_place_is_not_used(env: dict[str, str], what: str) -> None:
+    runplan.save("arm", ["podman", "run"], [], ())
+    assert runplan.lookup("arm") == ["podman", "run"]
+    path = Path(runplan.plans_file())
+    target = path.parent if what == "dir" else path
+    target.chmod(target.stat().st_mode | 0o002)
+    assert runplan.lookup("arm") is None, "another user could have written that plan"
+    target.chmod(target.stat().st_mode & ~0o022)
+    assert runplan.lookup("arm") == ["podman", "run"]
+
+
+def test_the_slow_path_refuses_a_shared_cache_dir(tmp_path: Path) -> None:
+    from podrepro.paths import Paths
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    p = Paths(cache=cache, config=tmp_path / "c", state=tmp_path / "s")
+    with pytest.raises(PodreproError, match="is writable by others"):
+        p.ensure_cache()
+    cache.chmod(0o700)
+    assert p.ensure_cache() == cache
