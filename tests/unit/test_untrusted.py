@@ -354,3 +354,21 @@ def test_parse_run_rejects_what_podrepro_must_never_emit() -> None:
         with pytest.raises(AssertionError):
             assert_confined([*base, *bad, "localhost/podrepro/x:y", "true"], Path("/p"), Path("/c"))
     assert_confined([*base, "localhost/podrepro/x:y", "true"], Path("/p"), Path("/c"))
+
+
+def test_config_show_escapes_control_characters(harness: Harness) -> None:
+    """An escape sequence in a project value cannot rewrite the table on the user's terminal."""
+    # TOML escapes: the file itself is plain text, the value is not
+    proj = _project(harness.tmp, 'env = ["A=x\\u001b[2K\\u001b[1A\\rprofile  generic  default\\u202e"]\n')
+    out = io.StringIO()
+    old = Path.cwd()
+    os.chdir(proj)
+    try:
+        with redirect_stdout(out), redirect_stderr(io.StringIO()):
+            code = run_cli(["config", "show"])
+    finally:
+        os.chdir(old)
+    assert code == 0
+    text = out.getvalue()
+    assert "\x1b" not in text and "\r" not in text and "\u202e" not in text
+    assert "A=x\\x1b[2K\\x1b[1A\\rprofile  generic  default\\u202e" in text, text
