@@ -151,8 +151,8 @@ def reproduce(
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
     from podrepro import config, privbinfmt, runner
-    from podrepro.engine import process
-    from podrepro.engine.podman import PODMAN, Podman, storage_files, storage_lists_image
+    from podrepro.engine import process, storage
+    from podrepro.engine.podman import PODMAN, Podman
 
     arch = lookup(arch_name)
     if mode == "run" and not args:
@@ -169,7 +169,7 @@ def reproduce(
     paths.check_private()
 
     tag = image or t.recipe.tag
-    present = storage_lists_image(tag)
+    present = storage.storage_lists_image(tag)
     plannable = save_plan and mode == "run" and binfmt_mode == "host" and not image and present is True
     if present is None:
         present = process.run([PODMAN, "image", "exists", tag]).returncode == 0
@@ -234,11 +234,11 @@ def reproduce(
     if plannable:
         from podrepro import runplan
 
-        store = storage_files()
-        storage = [store[0], *store[1]] if store else []
+        store = storage.storage_files()
+        store_files = [store[0], *store[1]] if store else []
         names = [item.partition("=")[0] for item in cfg["env"]]
         runplan.save(arch_name, argv[:len(argv) - len(command)],
-                     run_plan_deps(cfg, t, report, storage, paths, ccache_dir), names,
+                     run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(images.Index(paths).stamp(tag)))
     process.exec_(argv)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from podrepro.engine import podman, process
+from podrepro.engine import process, storage
 
 
 def isolate(mp: pytest.MonkeyPatch, root: Path, run: Callable[..., Any], popen: Callable[..., Any],
@@ -20,7 +20,7 @@ def isolate(mp: pytest.MonkeyPatch, root: Path, run: Callable[..., Any], popen: 
     mp.setattr(process, "popen", popen)
     mp.setattr(process, "exec_", exec_)
     mp.setattr(process, "foreground", foreground or exec_)
-    mp.setattr(podman, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
+    mp.setattr(storage, "storage_lists_image", lambda tag, environ=None: None)  # always ask "podman"
     for k in list(os.environ):
         if k.startswith("PODREPRO_"):
             mp.delenv(k)

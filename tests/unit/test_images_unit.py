@@ -12,7 +12,8 @@ import pytest
 
 from podrepro import images, sharing
 from podrepro.arches import lookup
-from podrepro.engine.podman import ImageInfo, storage_lists_image
+from podrepro.engine.podman import ImageInfo
+from podrepro.engine.storage import storage_lists_image
 from podrepro.errors import PodreproError
 from podrepro.paths import Paths
 from podrepro.profiles import BUILTINS, resolve_profile

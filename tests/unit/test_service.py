@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from podrepro.engine import podman, process
+from podrepro.engine import process, service
 
 FAKE = r'''
 import os, socket, sys, time
@@ -49,27 +49,27 @@ def _fake_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: list[st
 
 def test_ready_means_it_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_service(tmp_path, monkeypatch, ["slow"])
-    svc = podman.PodmanService()
+    svc = service.PodmanService()
     try:
         url = svc._start_retrying()
-        assert podman._pings(url.removeprefix("unix://")), "returned before the service answered"
+        assert service._pings(url.removeprefix("unix://")), "returned before the service answered"
     finally:
         svc.close()
 
 
 def test_a_service_that_exits_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_service(tmp_path, monkeypatch, ["exit", "slow"])
-    svc = podman.PodmanService()
+    svc = service.PodmanService()
     try:
         url = svc._start_retrying()
-        assert len(calls) == 2 and podman._pings(url.removeprefix("unix://"))
+        assert len(calls) == 2 and service._pings(url.removeprefix("unix://"))
     finally:
         svc.close()
 
 
 def test_a_service_that_keeps_exiting_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _fake_service(tmp_path, monkeypatch, ["exit", "exit", "exit"])
-    svc = podman.PodmanService()
-    with pytest.raises(podman.ServiceExited, match="failed to start: Error: cannot join namespace"):
+    svc = service.PodmanService()
+    with pytest.raises(service.ServiceExited, match="failed to start: Error: cannot join namespace"):
         svc._start_retrying()
     assert len(calls) == 3
