@@ -26,8 +26,9 @@ from typing import IO, Any
 
 from podrepro import __version__
 from podrepro.arches import Arch
-from podrepro.engine import bootstrap, process
-from podrepro.engine.podman import PODMAN, ImageInfo, Podman
+from podrepro.engine import bootstrap, commands, process
+from podrepro.engine.commands import PODMAN
+from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
 from podrepro.paths import Paths
 from podrepro.profiles import Profile
@@ -445,7 +446,7 @@ class Builder:
         hook seeded the root filesystem from, if it did."""
         arch = recipe.arch
         labels = recipe.labels()
-        imp = self.engine.import_argv(arch.oci_arch, arch.oci_variant, tmp, labels)
+        imp = commands.import_argv(self.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels)
         with open(log, "ab") as lf:
             if source.kind == "rootfs":
                 assert source.value is not None
@@ -542,7 +543,7 @@ class Builder:
         assert source.value is not None
         arch = recipe.arch
         self.progress.step("pull", f"{source.value} for {arch.oci_platform}")
-        argv = [self.engine.binary, "pull", "--platform", arch.oci_platform, *tls_args(source.value), source.value]
+        argv = commands.pull_argv(self.engine.binary, source.value, arch.oci_platform)
         cp = self._run_logged(argv, log)
         if cp != 0:
             raise EngineError(f"could not pull {source.value} for {arch.oci_platform}", hint=f"log: {log}")
@@ -553,8 +554,8 @@ class Builder:
             ctx = self.paths.cache / "tmp" / tmp.rsplit(":", 1)[1]
             ctx.mkdir(parents=True, exist_ok=True)
             (ctx / "Containerfile").write_text(cf)
-            argv = self.engine.build_argv(platform=arch.oci_platform, containerfile=ctx / "Containerfile",
-                                          context=ctx, tag=tmp, build_args={}, labels={}, network=False)
+            argv = commands.build_argv(self.engine.binary, platform=arch.oci_platform, containerfile=ctx / "Containerfile",
+                                       context=ctx, tag=tmp, build_args={}, labels={}, network=False)
             try:
                 if self._run_logged(argv, log) != 0:
                     raise EngineError(f"could not label {source.value}", hint=f"log: {log}")
@@ -592,8 +593,8 @@ class Builder:
         assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
         debs = self.paths.debs(arch.debian, recipe.suite)
         debs.mkdir(parents=True, exist_ok=True)
-        argv = self.engine.build_argv(
-            platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,
+        argv = commands.build_argv(
+            self.engine.binary, platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,
             build_args={"BASE": base.tag, "PACKAGES": " ".join(profile.packages)},
             labels=recipe.labels(),
             # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
@@ -657,7 +658,7 @@ class Builder:
             raise EngineError(f"image {ref} vanished during the build")
         if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
             raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
-        argv = self.engine.run_argv(ref, ["uname", "-m"], platform=arch.oci_platform, keep_id=False)
+        argv = commands.run_argv(self.engine.binary, ref, ["uname", "-m"], platform=arch.oci_platform)
         cp = process.run(argv, timeout=120)
         got = cp.stdout.decode(errors="replace").strip()
         if log is not None:
@@ -923,14 +924,6 @@ class _Transient(Exception):
     def __init__(self, line: str) -> None:
         super().__init__(line)
         self.line = line
-
-
-def tls_args(ref: str) -> list[str]:
-    """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS."""
-    host = ref.split("/", 1)[0]
-    if host.startswith(("127.", "localhost:", "[::1]")):
-        return ["--tls-verify=false"]
-    return []
 
 
 def _last_error_line(text: str) -> str:

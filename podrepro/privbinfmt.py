@@ -313,7 +313,7 @@ def ensure_runtime_wrapper(paths: Paths, arch: Arch, *, runtime: str, helper: st
 def oci_runtime_path(*, run: Callable[..., Any] | None = None) -> str:
     """The runtime podman itself uses (the wrapper must exec exactly that one)."""
     from podrepro.engine import process
-    from podrepro.engine.podman import PODMAN
+    from podrepro.engine.commands import PODMAN
 
     cp = (run or process.run)([PODMAN, "info", "--format", "{{.Host.OCIRuntime.Path}}"], timeout=60)
     path = (cp.stdout or b"").decode().strip()

@@ -125,41 +125,31 @@ def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str
 
 
 def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
-    argv = [binary, "run", "--rm", "--pull=never", "--platform", spec.arch.oci_platform]
-    if spec.interactive:
-        argv.append("-i")
-    if spec.tty:
-        argv.append("-t")
-    if spec.network == "none":
-        argv += ["--network", "none"]
-    elif spec.network == "host":
-        argv += ["--network", "host"]
-    # "private": podman's default rootless network (slirp4netns or pasta), no flag needed
-    argv.append("--userns=keep-id")
-    # a tiny init (catatonit) as PID 1: an emulated process that is PID 1 and gets SIGINT/SIGTERM
-    # with the default action hangs forever (qemu-user re-raises the signal, which the kernel
-    # drops for a namespace's init, then waits for it), so Ctrl-C would leave the run stuck and
-    # its container behind. The cost: a command that cannot be exec'd exits 1, not 126/127.
-    argv.append("--init")
-    if spec.selinux:
+    """The ``podman run`` argv of a run (the engine's one builder, with a run's options)."""
+    from podrepro.engine import commands
+
+    root = str(spec.project_root)
+    volumes = [f"{root}:{root}"]
+    if spec.ccache_dir is not None:
+        volumes.append(f"{spec.ccache_dir}:{CCACHE_MOUNT}")
+    return commands.run_argv(
+        binary, spec.image, spec.command, platform=spec.arch.oci_platform,
+        interactive=spec.interactive, tty=spec.tty,
+        # "private": podman's default rootless network (slirp4netns or pasta), no flag needed
+        network=spec.network if spec.network in ("none", "host") else None,
+        keep_id=True,
+        # a tiny init (catatonit) as PID 1: an emulated process that is PID 1 and gets SIGINT/SIGTERM
+        # with the default action hangs forever (qemu-user re-raises the signal, which the kernel
+        # drops for a namespace's init, then waits for it), so Ctrl-C would leave the run stuck and
+        # its container behind. The cost: a command that cannot be exec'd exits 1, not 126/127.
+        init=True,
         # no relabelling of the user's tree (":z" would rewrite every file's label); instead this
         # one container runs unconfined by SELinux. Documented in the README.
-        argv += ["--security-opt", "label=disable"]
-    argv += ["--label", "io.podrepro.run=1", "--label", f"io.podrepro.arch={spec.arch.alias}"]
-    if spec.name:
-        argv += ["--name", spec.name]
-    root = str(spec.project_root)
-    argv += ["--volume", f"{root}:{root}"]
-    if spec.ccache_dir is not None:
-        argv += ["--volume", f"{spec.ccache_dir}:{CCACHE_MOUNT}"]
-    argv += ["--tmpfs", f"{HOME_IN_CONTAINER}:rw,exec,mode=1777"]
-    for k, v in env.items():
-        argv += ["--env", f"{k}={v}"]
-    argv += ["--workdir", str(spec.workdir)]
-    argv += list(spec.extra_args)
-    argv.append(spec.image)
-    argv += list(spec.command)
-    return argv
+        selinux_label_disable=spec.selinux,
+        labels={"io.podrepro.run": "1", "io.podrepro.arch": spec.arch.alias}, name=spec.name,
+        volumes=volumes, tmpfs=[f"{HOME_IN_CONTAINER}:rw,exec,mode=1777"], env=env,
+        workdir=str(spec.workdir), extra=spec.extra_args,
+    )
 
 
 def selinux_enforcing(path: Path = Path("/sys/fs/selinux/enforce")) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from podrepro import images
 from podrepro.arches import ARCHES, Arch, lookup
 from podrepro.config import Config
-from podrepro.engine import process
+from podrepro.engine import commands, process
 from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.paths import Paths
@@ -292,14 +292,14 @@ def _index(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | Non
 def push(engine: Podman, tag: str, ref: str) -> None:
     if engine.inspect(tag) is None:
         raise UsageError(f"image {tag} does not exist", hint="build it first: podrepro image build ARCH")
-    cp = process.run([engine.binary, "push", *images.tls_args(ref), tag, ref], timeout=3600)
+    cp = process.run(commands.push_argv(engine.binary, tag, ref), timeout=3600)
     if cp.returncode != 0:
         raise EngineError(f"podman push to {ref} failed: {_tail(cp.stderr)}",
                           hint="check the registry address and 'podman login'")
 
 
 def pull(engine: Podman, builder: images.Builder, ref: str) -> str:
-    cp = process.run([engine.binary, "pull", *images.tls_args(ref), ref], timeout=3600)
+    cp = process.run(commands.pull_argv(engine.binary, ref), timeout=3600)
     if cp.returncode != 0:
         raise EngineError(f"podman pull {ref} failed: {_tail(cp.stderr)}", hint="check the reference and registry")
     info = engine.inspect(ref)

@@ -152,7 +152,8 @@ def reproduce(
     input it came from can be fingerprinted (see ``runplan``)."""
     from podrepro import config, privbinfmt, runner
     from podrepro.engine import process, storage
-    from podrepro.engine.podman import PODMAN, Podman
+    from podrepro.engine.commands import PODMAN
+    from podrepro.engine.podman import Podman
 
     arch = lookup(arch_name)
     if mode == "run" and not args:

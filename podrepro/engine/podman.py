@@ -8,24 +8,21 @@ here and nowhere else.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from podrepro import audit
-from podrepro.engine import process, storage
+from podrepro.engine import storage
+from podrepro.engine.commands import PODMAN
 from podrepro.engine.service import PodmanService
 from podrepro.errors import EngineError
 
 log = logging.getLogger("podrepro.engine")
 
-PODMAN = os.environ.get("PODREPRO_PODMAN", "podman")
 
 
 @dataclass(frozen=True)
@@ -154,99 +151,6 @@ class Podman:
         except Exception as e:
             raise self._fail(e, f"loading {path}") from None
         return [str(i.id) for i in imgs]
-
-    def containers_using(self, label: str) -> list[str]:
-        cp = process.run([self.binary, "ps", "-a", "--filter", f"label={label}", "--format", "{{.ID}}"])
-        return cp.stdout.decode().split() if cp.returncode == 0 else []
-
-    def info(self) -> dict[str, Any]:
-        cp = process.run([self.binary, "info", "--format", "json"], timeout=60)
-        if cp.returncode != 0:
-            raise EngineError("podman info failed: " + cp.stderr.decode(errors="replace").strip()[-300:])
-        data: dict[str, Any] = json.loads(cp.stdout)
-        return data
-
-    # ---- argv builders (pure) ------------------------------------------------------------------
-    def import_argv(self, oci_arch: str, variant: str | None, ref: str,
-                    labels: Mapping[str, str], cmd: str = "/bin/bash") -> list[str]:
-        argv = [self.binary, "import", "--os", "linux", "--arch", oci_arch]
-        if variant:
-            argv += ["--variant", variant]
-        for k, v in sorted(labels.items()):
-            # podman import's --change parser strips quotes but keeps backslash escapes, so a
-            # quoted JSON value would arrive mangled: values go unquoted (and so may not hold spaces)
-            if any(c.isspace() for c in k + v):
-                raise EngineError(f"label {k}={v!r} contains white space, which podman import cannot carry")
-            argv += ["--change", f"LABEL {k}={v}"]
-        argv += ["--change", f'CMD ["{cmd}"]', "-", ref]
-        return argv
-
-    def build_argv(self, *, platform: str, containerfile: Path, context: Path, tag: str,
-                   build_args: Mapping[str, str], labels: Mapping[str, str],
-                   volumes: Sequence[str] = (), network: bool = True, no_cache: bool = False) -> list[str]:
-        argv = [self.binary, "build", "--platform", platform, "--pull=never", "--layers", "--force-rm",
-                "-f", str(containerfile), "-t", tag]
-        if no_cache:
-            argv.append("--no-cache")  # --rebuild: run every step again (new packages from the mirror)
-        for k, v in sorted(build_args.items()):
-            argv += ["--build-arg", f"{k}={v}"]
-        for k, v in sorted(labels.items()):
-            argv += ["--label", f"{k}={v}"]
-        for v in volumes:
-            argv += ["--volume", v]
-        if not network:
-            argv += ["--network", "none"]
-        argv.append(str(context))
-        return argv
-
-    def run_argv(
-        self,
-        image: str,
-        command: Sequence[str],
-        *,
-        platform: str,
-        interactive: bool = False,
-        tty: bool = False,
-        network: str = "none",
-        workdir: str | None = None,
-        mounts: Sequence[tuple[str, str, str]] = (),
-        env: Mapping[str, str] | None = None,
-        keep_id: bool = True,
-        labels: Mapping[str, str] | None = None,
-        name: str | None = None,
-        selinux_label_disable: bool = False,
-        extra: Sequence[str] = (),
-    ) -> list[str]:
-        """``podman run`` argv. ``--pull=never`` so a platform mismatch fails fast instead of trying
-        a registry called 'localhost'; ``--rm`` so nothing is left behind."""
-        argv = [self.binary, "run", "--rm", "--pull=never", "--platform", platform]
-        if interactive:
-            argv.append("-i")
-        if tty:
-            argv.append("-t")
-        argv += ["--network", network]
-        if keep_id:
-            argv.append("--userns=keep-id")
-        if selinux_label_disable:
-            # bind-mounted sources keep their labels; only this container's confinement is relaxed
-            argv += ["--security-opt", "label=disable"]
-        if name:
-            argv += ["--name", name]
-        for k, v in sorted((labels or {}).items()):
-            argv += ["--label", f"{k}={v}"]
-        for src, dst, opts in mounts:
-            argv += ["--volume", f"{src}:{dst}" + (f":{opts}" if opts else "")]
-        for k, v in (env or {}).items():
-            argv += ["--env", f"{k}={v}"]
-        if workdir:
-            argv += ["--workdir", workdir]
-        argv += list(extra)
-        argv.append(image)
-        argv += list(command)
-        return argv
-
-    def run_capture(self, argv: Sequence[str], timeout: float | None = 300) -> subprocess.CompletedProcess[bytes]:
-        return process.run(argv, timeout=timeout)
 
 
 @contextlib.contextmanager

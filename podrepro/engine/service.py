@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from podrepro.engine import process
+from podrepro.engine.commands import PODMAN
 from podrepro.errors import EngineError, HostNotReady
 
 log = logging.getLogger("podrepro.engine")
-
-PODMAN = os.environ.get("PODREPRO_PODMAN", "podman")
 
 
 class ServiceExited(EngineError):

@@ -12,6 +12,7 @@ import pytest
 
 from podrepro import images, sharing
 from podrepro.arches import lookup
+from podrepro.engine import commands
 from podrepro.engine.podman import ImageInfo
 from podrepro.engine.storage import storage_lists_image
 from podrepro.errors import PodreproError
@@ -150,9 +151,19 @@ def test_storage_fast_path(tmp_path: Path) -> None:
 
 
 def test_tls_args_only_for_loopback() -> None:
-    assert images.tls_args("127.0.0.1:5000/x:y") == ["--tls-verify=false"]
-    assert images.tls_args("localhost:5000/x") == ["--tls-verify=false"]
-    assert images.tls_args("registry.example/x") == []
+    assert commands.tls_args("127.0.0.1:5000/x:y") == ["--tls-verify=false"]
+    assert commands.tls_args("localhost:5000/x") == ["--tls-verify=false"]
+    assert commands.tls_args("registry.example/x") == []
+    assert commands.pull_argv("podman", "127.0.0.1:5000/x:y", "linux/arm/v7") == [
+        "podman", "pull", "--platform", "linux/arm/v7", "--tls-verify=false", "127.0.0.1:5000/x:y"]
+    assert commands.push_argv("podman", "localhost/podrepro/base:arm-x", "registry.example/x") == [
+        "podman", "push", "localhost/podrepro/base:arm-x", "registry.example/x"]
+
+
+def test_verification_runs_through_the_one_run_builder() -> None:
+    # what Builder.verify runs: no keep-id, no mounts, no network
+    assert commands.run_argv("podman", "img", ["uname", "-m"], platform="linux/mipsle") == [
+        "podman", "run", "--rm", "--pull=never", "--platform", "linux/mipsle", "--network", "none", "img", "uname", "-m"]
 
 
 def test_tmp_tag_orphan_detection() -> None:
@@ -163,16 +174,15 @@ def test_tmp_tag_orphan_detection() -> None:
 
 
 def test_import_argv_labels_are_unquoted_and_exact() -> None:
-    from podrepro.engine.podman import Podman
     from podrepro.errors import EngineError
 
     r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
-    argv = Podman("podman").import_argv("arm", "v7", "localhost/x:y", r.labels())
+    argv = commands.import_argv("podman", "arm", "v7", "localhost/x:y", r.labels())
     assert argv[:7] == ["podman", "import", "--os", "linux", "--arch", "arm", "--variant"]
     assert f"LABEL io.podrepro.recipe={r.labels()['io.podrepro.recipe']}" in argv
     assert not any("\\" in a for a in argv)
     with pytest.raises(EngineError):
-        Podman("podman").import_argv("arm", None, "x", {"k": "a b"})
+        commands.import_argv("podman", "arm", None, "x", {"k": "a b"})
 
 
 def _base_image(recipe: images.Recipe, created: str, tagged: bool = True) -> ImageInfo:

@@ -1,0 +1,122 @@
+"""podman command lines, built as data: pure functions, unit-tested element by element.
+
+Every podman argv podrepro runs is built here or in ``podman.Podman``'s methods (mmdebstrap's is in
+``bootstrap``); the callers decide when to run them and what an exit code means.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from podrepro.errors import EngineError
+
+PODMAN = os.environ.get("PODREPRO_PODMAN", "podman")
+
+
+def tls_args(ref: str) -> list[str]:
+    """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS."""
+    host = ref.split("/", 1)[0]
+    if host.startswith(("127.", "localhost:", "[::1]")):
+        return ["--tls-verify=false"]
+    return []
+
+
+def run_argv(
+    binary: str,
+    image: str,
+    command: Sequence[str],
+    *,
+    platform: str,
+    interactive: bool = False,
+    tty: bool = False,
+    network: str | None = "none",
+    keep_id: bool = False,
+    init: bool = False,
+    selinux_label_disable: bool = False,
+    labels: Mapping[str, str] | None = None,
+    name: str | None = None,
+    volumes: Sequence[str] = (),
+    tmpfs: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    workdir: str | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The one ``podman run`` argv (runs and image verification alike). ``--pull=never`` so a
+    platform mismatch fails fast instead of trying a registry called 'localhost'; ``--rm`` so
+    nothing is left behind. ``network`` None: podman's default (a private network); ``labels``
+    and ``env`` go in the order given; ``extra`` are options placed just before the image."""
+    argv = [binary, "run", "--rm", "--pull=never", "--platform", platform]
+    if interactive:
+        argv.append("-i")
+    if tty:
+        argv.append("-t")
+    if network is not None:
+        argv += ["--network", network]
+    if keep_id:
+        argv.append("--userns=keep-id")
+    if init:
+        argv.append("--init")
+    if selinux_label_disable:
+        # bind-mounted sources keep their labels; only this container's confinement is relaxed
+        argv += ["--security-opt", "label=disable"]
+    for k, v in (labels or {}).items():
+        argv += ["--label", f"{k}={v}"]
+    if name:
+        argv += ["--name", name]
+    for v in volumes:
+        argv += ["--volume", v]
+    for t in tmpfs:
+        argv += ["--tmpfs", t]
+    for k, v in (env or {}).items():
+        argv += ["--env", f"{k}={v}"]
+    if workdir:
+        argv += ["--workdir", workdir]
+    argv += list(extra)
+    argv.append(image)
+    argv += list(command)
+    return argv
+
+
+def import_argv(binary: str, oci_arch: str, variant: str | None, ref: str,
+                labels: Mapping[str, str], cmd: str = "/bin/bash") -> list[str]:
+    """``podman import`` of a root filesystem tar on standard input, with platform and labels."""
+    argv = [binary, "import", "--os", "linux", "--arch", oci_arch]
+    if variant:
+        argv += ["--variant", variant]
+    for k, v in sorted(labels.items()):
+        # podman import's --change parser strips quotes but keeps backslash escapes, so a
+        # quoted JSON value would arrive mangled: values go unquoted (and so may not hold spaces)
+        if any(c.isspace() for c in k + v):
+            raise EngineError(f"label {k}={v!r} contains white space, which podman import cannot carry")
+        argv += ["--change", f"LABEL {k}={v}"]
+    argv += ["--change", f'CMD ["{cmd}"]', "-", ref]
+    return argv
+
+
+def build_argv(binary: str, *, platform: str, containerfile: Path, context: Path, tag: str,
+               build_args: Mapping[str, str], labels: Mapping[str, str],
+               volumes: Sequence[str] = (), network: bool = True, no_cache: bool = False) -> list[str]:
+    argv = [binary, "build", "--platform", platform, "--pull=never", "--layers", "--force-rm",
+            "-f", str(containerfile), "-t", tag]
+    if no_cache:
+        argv.append("--no-cache")  # --rebuild: run every step again (new packages from the mirror)
+    for k, v in sorted(build_args.items()):
+        argv += ["--build-arg", f"{k}={v}"]
+    for k, v in sorted(labels.items()):
+        argv += ["--label", f"{k}={v}"]
+    for v in volumes:
+        argv += ["--volume", v]
+    if not network:
+        argv += ["--network", "none"]
+    argv.append(str(context))
+    return argv
+
+
+def pull_argv(binary: str, ref: str, platform: str | None = None) -> list[str]:
+    return [binary, "pull", *(["--platform", platform] if platform else []), *tls_args(ref), ref]
+
+
+def push_argv(binary: str, tag: str, ref: str) -> list[str]:
+    return [binary, "push", *tls_args(ref), tag, ref]
