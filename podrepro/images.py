@@ -27,6 +27,7 @@ from typing import IO, Any
 from podrepro import __version__
 from podrepro.arches import Arch
 from podrepro.engine import bootstrap, commands, process
+from podrepro.engine.children import Children
 from podrepro.engine.commands import PODMAN
 from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
@@ -335,8 +336,7 @@ class Builder:
         self.progress = progress or Progress("none")
         self.verbose = verbose
         self.index = Index(paths)
-        self._children: list[subprocess.Popen[bytes]] = []
-        self._groups: set[int] = set()  # children started as process-group leaders
+        self.children = Children()
 
     # -- locking -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -452,7 +452,7 @@ class Builder:
                 assert source.value is not None
                 self.progress.step("import", f"{source.value} as {arch.oci_platform}")
                 with open(source.value, "rb") as src:
-                    p = self._spawn(imp, stdin=src, stdout=lf, stderr=lf)
+                    p = self.children.spawn(imp, stdin=src, stdout=lf, stderr=lf)
                     rc = p.wait()
                 if rc != 0:
                     raise EngineError(f"podman import of {source.value} failed (exit {rc})", hint=f"log: {log}")
@@ -483,7 +483,7 @@ class Builder:
                 start = lf.tell()  # this attempt's part of the log
                 if stream is not None:
                     env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
-                mm = self._spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
+                mm = self.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True, env=env)
             except BaseException:
                 if stream is not None:
@@ -494,7 +494,7 @@ class Builder:
                 stream.spawned()
             self._mm_tmp: Path | None = mmtmp
             assert mm.stdout is not None
-            im = self._spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
+            im = self.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
             if self.verbose and mm.stderr is not None:
                 import sys
@@ -511,8 +511,7 @@ class Builder:
                     stream.finish()
                 if mm.poll() is not None:
                     self._rm_tree(mmtmp)
-        self._children.clear()
-        self._groups.clear()
+        self.children.forget()
         if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
             # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
             _warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
@@ -544,7 +543,7 @@ class Builder:
         arch = recipe.arch
         self.progress.step("pull", f"{source.value} for {arch.oci_platform}")
         argv = commands.pull_argv(self.engine.binary, source.value, arch.oci_platform)
-        cp = self._run_logged(argv, log)
+        cp = self.children.run_logged(argv, log, self._echo())
         if cp != 0:
             raise EngineError(f"could not pull {source.value} for {arch.oci_platform}", hint=f"log: {log}")
         # re-stamp it as ours: a one-line Containerfile adds the recipe labels
@@ -557,7 +556,7 @@ class Builder:
             argv = commands.build_argv(self.engine.binary, platform=arch.oci_platform, containerfile=ctx / "Containerfile",
                                        context=ctx, tag=tmp, build_args={}, labels={}, network=False)
             try:
-                if self._run_logged(argv, log) != 0:
+                if self.children.run_logged(argv, log, self._echo()) != 0:
                     raise EngineError(f"could not label {source.value}", hint=f"log: {log}")
             finally:
                 import shutil
@@ -604,7 +603,7 @@ class Builder:
         started_ticks = process.boot_ticks()
         try:
             self.progress.step("layer", f"{profile.name} on {base.tag}")
-            rc = self._run_logged(argv, log)
+            rc = self.children.run_logged(argv, log, self._echo())
             if rc != 0:
                 text = log.read_text(errors="replace")[-4000:]
                 if bootstrap.NO_SPACE.search(text):
@@ -713,58 +712,23 @@ class Builder:
     def _rm_tree(self, d: Path) -> None:
         rm_tree(d, self.engine.binary)
 
-    def _spawn(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
-        p = process.popen(argv, **kw)
-        self._children.append(p)
-        if kw.get("start_new_session"):
-            self._groups.add(p.pid)
-        return p
-
     def _kill_children(self) -> None:
         try:
-            self._kill_children_now()
+            self.children.kill_all()
         finally:
             mmtmp = getattr(self, "_mm_tmp", None)
             if mmtmp is not None and mmtmp.exists():
                 self._rm_tree(mmtmp)
 
-    def _kill_children_now(self) -> None:
-        for p in self._children:
-            if p.poll() is None:
-                with contextlib.suppress(OSError):
-                    if p.pid in self._groups:
-                        os.killpg(p.pid, signal.SIGINT)
-                    else:
-                        p.terminate()
-        for p in self._children:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for pgid in self._groups:
-            _wait_group_gone(pgid, timeout=30)
-        self._children.clear()
-        self._groups.clear()
-
-    def _run_logged(self, argv: list[str], log: Path) -> int:
+    def _echo(self) -> Callable[[bytes], None] | None:
+        """With -v, a build's own output goes to stderr too."""
         import sys
 
-        with open(log, "ab") as lf:
-            lf.write(f"$ {' '.join(argv)}\n".encode())
-            lf.flush()
-            if self.verbose:
-                p = self._spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                assert p.stdout is not None
-                for line in p.stdout:
-                    lf.write(line)
-                    sys.stderr.buffer.write(line)
-                    sys.stderr.flush()
-            else:
-                p = self._spawn(argv, stdout=lf, stderr=lf)
-            rc = p.wait()
-        self._children.remove(p)
-        return rc
+        def echo(line: bytes) -> None:
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+
+        return echo if self.verbose else None
 
 
 SEED_PREFIX = "podrepro-seed-"
@@ -802,8 +766,8 @@ class SeedStream:
         self.fd, self._write = os.pipe()
         self.lf.write(f"seed: {self.image.tags[0]} ({self.image.id[:12]}) via container {name}\n".encode())
         self.lf.flush()
-        self.export = self.builder._spawn([podman, "export", "-o", str(self.file), name],
-                                          stdout=self.lf, stderr=self.lf)
+        self.export = self.builder.children.spawn([podman, "export", "-o", str(self.file), name],
+                                                  stdout=self.lf, stderr=self.lf)
         self.thread = threading.Thread(target=self._feed, name="podrepro-seed", daemon=True)
         self.thread.start()
         return True
@@ -905,19 +869,6 @@ def _warn(text: str) -> None:
 
     sys.stderr.write(f"warning: {text}\n")
     sys.stderr.flush()
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    """Wait until no process of the group is left; SIGKILL whatever still is after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 class _Transient(Exception):
