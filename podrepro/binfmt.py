@@ -823,9 +823,9 @@ def execute(commands: Sequence[Command], *, run: Callable[..., object] | None = 
         cp = runner(list(c.argv), input=c.input, timeout=60)
         rc = getattr(cp, "returncode", 0)
         if rc != 0:
-            err = (getattr(cp, "stderr", b"") or b"").decode(errors="replace").strip().splitlines()
+            err = process.last_line(getattr(cp, "stderr", b"") or b"", "no error message")
             raise PodreproError(
-                f"{c.display()} failed (exit {rc}): {err[-1] if err else 'no error message'}",
+                f"{c.display()} failed (exit {rc}): {err}",
                 hint="nothing after this command ran; run 'podrepro binfmt status' to see the state",
             )
 

@@ -59,6 +59,7 @@ from typing import Any
 
 from podrepro.arches import Arch
 from podrepro.binfmt import ArchReport, Distro, Finding, Severity
+from podrepro.engine.info import PodmanInfo
 
 SCHEMA_VERSION = 1
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -120,29 +121,11 @@ class DoctorEnv:
 
 
 @dataclass(frozen=True)
-class PodmanInfo:
-    present: bool
-    version: str | None = None
-    rootless: bool | None = None
-    cgroup_version: str | None = None
-    oci_runtime: str | None = None
-    storage_driver: str | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        if not self.present:
-            return {"present": False}
-        return {"present": True, "version": self.version, "rootless": self.rootless,
-                "cgroup_version": self.cgroup_version, "oci_runtime": self.oci_runtime,
-                "storage_driver": self.storage_driver, "error": self.error}
-
-
-@dataclass(frozen=True)
 class DoctorReport:
     findings: tuple[Finding, ...]
     arches: tuple[ArchReport, ...]
     probes: dict[str, str] = field(default_factory=dict)
-    podman: PodmanInfo = PodmanInfo(False)
+    podman: PodmanInfo = field(default_factory=lambda: PodmanInfo(False))
     distro: Distro | None = None
     env: DoctorEnv | None = None
 
@@ -276,30 +259,9 @@ def check_kernel(env: DoctorEnv) -> list[Finding]:
 
 
 def podman_info(env: DoctorEnv) -> PodmanInfo:
-    if env.which("podman") is None:
-        return PodmanInfo(False)
-    try:
-        cp = env.run(["podman", "info", "--format", "json"], timeout=60)
-    except subprocess.TimeoutExpired:
-        return PodmanInfo(True, error="'podman info' did not answer within 60 s")
-    except Exception as e:  # the chokepoint's command-not-found, an OSError: say it, never crash
-        return PodmanInfo(True, error=str(e))
-    if cp.returncode != 0:
-        tail = (cp.stderr or b"").decode(errors="replace").strip().splitlines()
-        return PodmanInfo(True, error=tail[-1] if tail else f"exit {cp.returncode}")
-    try:
-        d = json.loads(cp.stdout or b"{}")
-        host = d.get("host", {})
-        return PodmanInfo(
-            True,
-            version=str(d.get("version", {}).get("Version") or "") or None,
-            rootless=bool(host.get("security", {}).get("rootless")),
-            cgroup_version=host.get("cgroupVersion"),
-            oci_runtime=(host.get("ociRuntime") or {}).get("name"),
-            storage_driver=(d.get("store") or {}).get("graphDriverName"),
-        )
-    except (ValueError, AttributeError, TypeError) as e:
-        return PodmanInfo(True, error=f"unreadable 'podman info' output: {e}")
+    from podrepro.engine import info
+
+    return info.podman_info(env.which, env.run)
 
 
 def check_podman(env: DoctorEnv, info: PodmanInfo, distro: Distro) -> list[Finding]:

@@ -28,8 +28,7 @@ from podrepro import __version__
 from podrepro.arches import Arch
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.children import Children
-from podrepro.engine.commands import PODMAN
-from podrepro.engine.podman import ImageInfo, Podman
+from podrepro.engine.podman import ImageInfo, Podman, remove_tree
 from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
 from podrepro.paths import Paths
 from podrepro.profiles import Profile
@@ -468,7 +467,7 @@ class Builder:
             # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
             # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
             # when interrupted, mmdebstrap sometimes leaves them behind (owned by subordinate ids)
-            mmtmp = self._mm_tmpdir()
+            mmtmp = bootstrap.tmpdir(self.engine.binary)
             stream = None
             env = {"TMPDIR": str(mmtmp)}
             start = 0
@@ -518,7 +517,7 @@ class Builder:
         if rc_mm != 0:
             text = log.read_text(errors="replace")[-20000:]
             kind = bootstrap.classify_failure(text)
-            last = _last_error_line(text)
+            last = process.last_line(text, "(no output)", errors_first=True)
             if kind == "transient":
                 self.progress.step("retry", f"mirror trouble: {last}")
                 raise _Transient(last)
@@ -535,7 +534,7 @@ class Builder:
             if bootstrap.NO_SPACE.search(text):
                 raise EngineError("no space left on device while importing the root filesystem",
                                   hint=f"free space in the podman store; log: {log}")
-            raise EngineError(f"podman import failed (exit {rc_im}): {_last_error_line(text)}", hint=f"log: {log}")
+            raise EngineError(f"podman import failed (exit {rc_im}): {process.last_line(text, '(no output)', errors_first=True)}", hint=f"log: {log}")
         return stream.image.tags[0] if stream is not None and hook_seeded(log, start) else None
 
     def _pull_base(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
@@ -578,7 +577,7 @@ class Builder:
                 return
         except FileNotFoundError:
             return
-        rm_tree(partial)
+        remove_tree(partial)
         if partial.exists():
             raise EngineError(f"cannot remove {partial}, left in the package cache by a layer build",
                               hint=f"remove it yourself: podman unshare rm -rf {partial}")
@@ -608,7 +607,7 @@ class Builder:
                 text = log.read_text(errors="replace")[-4000:]
                 if bootstrap.NO_SPACE.search(text):
                     raise EngineError("no space left on device while building the profile layer", hint=f"log: {log}")
-                raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {_last_error_line(text)}",
+                raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {process.last_line(text, '(no output)', errors_first=True)}",
                                   hint=f"full log: {log}")
             info = self._promote(tmp, recipe, log)
         except BaseException:
@@ -657,34 +656,31 @@ class Builder:
             raise EngineError(f"image {ref} vanished during the build")
         if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
             raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
-        argv = commands.run_argv(self.engine.binary, ref, ["uname", "-m"], platform=arch.oci_platform)
-        cp = process.run(argv, timeout=120)
+        cp = self.engine.run(ref, ["uname", "-m"], platform=arch.oci_platform, timeout=120)
         got = cp.stdout.decode(errors="replace").strip()
         if log is not None:
             with open(log, "ab") as lf:
                 lf.write(f"verify: uname -m -> {got!r} (exit {cp.returncode})\n".encode() + cp.stderr)
         if cp.returncode != 0 or got != arch.uname_m:
-            detail = got or _last_error_line(cp.stderr.decode(errors="replace"))
+            detail = got or process.last_line(cp.stderr, "(no output)", errors_first=True)
             raise EngineError(f"verification failed: uname -m in {ref} printed {detail!r}, expected {arch.uname_m!r}",
                               hint=f"is the binfmt handler for {arch.alias} usable? run 'podrepro doctor {arch.alias}'")
         return info
 
     def cleanup_build_containers(self) -> None:
         """Remove buildah working containers an interrupted ``podman build`` left behind."""
-        cp = process.run([self.engine.binary, "ps", "-a", "--external", "--format", "json"], timeout=60)
-        if cp.returncode != 0:
-            return
-        for c in json.loads(cp.stdout or b"[]"):
-            image = c.get("Image") or ""
-            if (c.get("IsExternal") or "buildah" in str(c.get("Command") or "")) and (
-                    image.startswith(REPO) or "podrepro" in image):
-                process.run([self.engine.binary, "rm", "-f", c.get("Id", "")], timeout=60)
+        def leftover(c: Mapping[str, Any]) -> bool:
+            image = str(c.get("Image") or "")
+            return bool(c.get("IsExternal") or "buildah" in str(c.get("Command") or "")) and (
+                image.startswith(REPO) or "podrepro" in image)
+
+        self.engine.remove_containers(leftover, external=True)
 
     # -- seeding -----------------------------------------------------------------------------------
     def _seed_stream(self, recipe: Recipe, workdir: Path, lf: IO[bytes]) -> SeedStream | None:
         """Start exporting the earlier base that ``recipe``'s bootstrap can start from, if any."""
         try:
-            remove_stale_seed_containers(self.engine.binary)
+            remove_stale_seed_containers(self.engine)
             image = choose_seed(self.engine.list_images(f"{LABEL}.kind=base"), recipe)
         except PodreproError:
             return None
@@ -694,23 +690,8 @@ class Builder:
         return stream if stream.start() else None
 
     # -- helpers -------------------------------------------------------------------------------
-    def _mm_tmpdir(self) -> Path:
-        """A temp dir for mmdebstrap that we remove ourselves. It lives in the system temp dir
-        (mmdebstrap's default) because the unshared root of ``--mode=unshare`` is a subordinate
-        id that cannot enter a 0700 home directory; it is 0711 so that id can traverse it."""
-        import tempfile
-
-        prefix = f"podrepro-mm-{os.getuid()}-"
-        base = Path(tempfile.gettempdir())
-        for old in base.glob(prefix + "*"):  # left by a killed podrepro (SIGKILL, power loss)
-            if owner_gone(old.name[len(prefix):]):
-                self._rm_tree(old)
-        d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
-        d.chmod(0o711)
-        return d
-
     def _rm_tree(self, d: Path) -> None:
-        rm_tree(d, self.engine.binary)
+        remove_tree(d, self.engine.binary)
 
     def _kill_children(self) -> None:
         try:
@@ -756,9 +737,9 @@ class SeedStream:
         self._write = -1
 
     def start(self) -> bool:
-        podman = self.builder.engine.binary
+        engine = self.builder.engine
         name = f"{SEED_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
-        cp = process.run([podman, "create", "--pull=never", "--name", name, self.image.id, "true"], timeout=120)
+        cp = engine.create_container(self.image.id, name)
         if cp.returncode != 0:
             self.lf.write(b"seed not used, podman create failed: " + cp.stderr[-500:] + b"\n")
             return False
@@ -766,7 +747,7 @@ class SeedStream:
         self.fd, self._write = os.pipe()
         self.lf.write(f"seed: {self.image.tags[0]} ({self.image.id[:12]}) via container {name}\n".encode())
         self.lf.flush()
-        self.export = self.builder.children.spawn([podman, "export", "-o", str(self.file), name],
+        self.export = self.builder.children.spawn(commands.export_argv(engine.binary, name, self.file),
                                                   stdout=self.lf, stderr=self.lf)
         self.thread = threading.Thread(target=self._feed, name="podrepro-seed", daemon=True)
         self.thread.start()
@@ -813,34 +794,21 @@ class SeedStream:
         if self.thread is not None:
             self.thread.join(timeout=60)
         if self.container is not None:
-            process.run([self.builder.engine.binary, "rm", "-f", self.container], timeout=120)
+            self.builder.engine.remove_container(self.container, timeout=120)
             self.container = None
         with contextlib.suppress(OSError):
             self.file.unlink()
 
 
-def remove_stale_seed_containers(podman: str = PODMAN) -> list[str]:
+def remove_stale_seed_containers(engine: Podman) -> list[str]:
     """Remove the export containers of seeded bootstraps whose podrepro is gone (killed: their
     names carry its pid); they would keep their image from being pruned. Returns their names."""
-    cp = process.run([podman, "ps", "-a", "--filter", f"name=^{SEED_PREFIX}", "--format", "{{.Names}}"], timeout=60)
-    removed = []
-    for name in cp.stdout.decode(errors="replace").split() if cp.returncode == 0 else []:
-        if owner_gone(name[len(SEED_PREFIX):]) and process.run([podman, "rm", "-f", name], timeout=60).returncode == 0:
-            removed.append(name)
-    return removed
+    def stale(c: Mapping[str, Any]) -> bool:
+        names = c.get("Names") or []
+        return any(str(n).startswith(SEED_PREFIX) and process.owner_gone(str(n)[len(SEED_PREFIX):])
+                   for n in (names if isinstance(names, list) else [names]))
 
-
-def owner_gone(rest: str) -> bool:
-    """podrepro names its temporary things ``<prefix><pid>-<random>``; given what follows the
-    prefix: True when that podrepro process is gone (the thing is a leftover), False while it
-    runs or when there is no pid."""
-    try:
-        os.kill(int(rest.split("-")[0]), 0)
-    except ProcessLookupError:
-        return True
-    except (ValueError, OverflowError, PermissionError):
-        return False
-    return False
+    return engine.remove_containers(stale, filters=[f"name=^{SEED_PREFIX}"])
 
 
 def hook_seeded(log: Path, start: int = 0) -> bool:
@@ -854,16 +822,6 @@ def hook_seeded(log: Path, start: int = 0) -> bool:
         return False
 
 
-def rm_tree(d: Path, podman: str = PODMAN) -> None:
-    """Remove ``d``; what the user cannot remove (files of subordinate ids, written inside a
-    user namespace by mmdebstrap or a container) goes through ``podman unshare``."""
-    import shutil
-
-    shutil.rmtree(d, ignore_errors=True)
-    if d.exists():
-        process.run([podman, "unshare", "rm", "-rf", "--", str(d)], timeout=300)
-
-
 def _warn(text: str) -> None:
     import sys
 
@@ -875,15 +833,6 @@ class _Transient(Exception):
     def __init__(self, line: str) -> None:
         super().__init__(line)
         self.line = line
-
-
-def _last_error_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        low = ln.lower()
-        if low.startswith(("e:", "error", "w:")) or "error" in low or "failed" in low:
-            return ln[:300]
-    return lines[-1][:300] if lines else "(no output)"
 
 
 def _now() -> str:

@@ -164,10 +164,10 @@ def ensure_helper(paths: Paths, *, run: Callable[..., Any] | None = None,
         tmp_out = Path(tmp) / SHIM
         cp = (run or process.run)(compile_argv(cc, c_file, tmp_out), timeout=300)
         if cp.returncode != 0 or not _executable(tmp_out):
-            err = (cp.stderr or b"").decode(errors="replace").strip()
+            err = (cp.stderr or b"").decode(errors="replace")
             static_libc = "cannot find -lc" in err or "-lc:" in err
             what = ("the static C library is missing" if static_libc
-                    else f"compiling it failed: {err.splitlines()[-1] if err else f'exit {cp.returncode}'}")
+                    else f"compiling it failed: {process.last_line(err, f'exit {cp.returncode}')}")
             raise HostNotReady(f"--private-binfmt needs a small static helper, and {what}",
                                hint=install_hint(d))
         tmp_out.chmod(0o755)
@@ -310,24 +310,12 @@ def ensure_runtime_wrapper(paths: Paths, arch: Arch, *, runtime: str, helper: st
     return out
 
 
-def oci_runtime_path(*, run: Callable[..., Any] | None = None) -> str:
-    """The runtime podman itself uses (the wrapper must exec exactly that one)."""
-    from podrepro.engine import process
-    from podrepro.engine.commands import PODMAN
-
-    cp = (run or process.run)([PODMAN, "info", "--format", "{{.Host.OCIRuntime.Path}}"], timeout=60)
-    path = (cp.stdout or b"").decode().strip()
-    if cp.returncode != 0 or not path.startswith("/"):
-        raise HostNotReady("cannot tell which OCI runtime podman uses ('podman info' failed)",
-                           hint="run 'podrepro doctor'")
-    return path
-
-
 def build_args(arch: Arch, paths: Paths, *, runtime: str | None = None,
                qemu_version: Callable[[str], tuple[int, int] | None] | None = None,
                kernel_release: str | None = None, python: str | None = None) -> list[str]:
     """Extra ``podman build`` options so RUN steps of ``arch`` use a private handler."""
     from podrepro import binfmt
+    from podrepro.engine import info
 
     if not arch.emulated:
         return []
@@ -336,6 +324,6 @@ def build_args(arch: Arch, paths: Paths, *, runtime: str | None = None,
     qemu = find_qemu(arch)
     fl = flags(qemu_in_container(qemu), (qemu_version or binfmt.qemu_version)(qemu), parse_kernel_version(rel))
     helper = ensure_helper(paths)
-    wrapper = ensure_runtime_wrapper(paths, arch, runtime=runtime or oci_runtime_path(), helper=helper,
+    wrapper = ensure_runtime_wrapper(paths, arch, runtime=runtime or info.oci_runtime_path(), helper=helper,
                                      qemu=qemu, flag_set=fl, python=python)
     return ["--runtime", str(wrapper)]

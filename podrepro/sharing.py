@@ -18,7 +18,7 @@ from typing import Any
 from podrepro import images
 from podrepro.arches import ARCHES, Arch, lookup
 from podrepro.config import Config
-from podrepro.engine import commands, process
+from podrepro.engine import process
 from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.paths import Paths
@@ -130,7 +130,7 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
     break a run in progress."""
     removed, kept = [], []
     if not dry_run:  # a killed seeded bootstrap's export container would keep its image
-        removed += [f"container {n}" for n in images.remove_stale_seed_containers(engine.binary)]
+        removed += [f"container {n}" for n in images.remove_stale_seed_containers(engine)]
     for r in list_rows(cfg, engine, paths):
         if r.status in ("current", "custom") and not all_:
             continue
@@ -168,7 +168,7 @@ def _tmp_is_orphaned(tag: str) -> bool:
     parts = tag.rsplit(":", 1)[-1].split("-", 1)
     if len(parts) < 2 or not parts[1].split("-")[0].isdigit():
         return True
-    return images.owner_gone(parts[1])
+    return process.owner_gone(parts[1])
 
 
 # ---- export / import ----------------------------------------------------------------------------
@@ -180,9 +180,7 @@ def export(engine: Podman, tag: str, out: Path) -> Path:
         raise UsageError(f"-o {out}: is a directory")
     tmp = out.with_name(f".{out.name}.part")
     try:
-        cp = process.run([engine.binary, "save", "--format", "docker-archive", "-o", str(tmp), tag], timeout=3600)
-        if cp.returncode != 0:
-            raise EngineError(f"podman save failed: {cp.stderr.decode(errors='replace').strip()[-300:]}")
+        engine.save(tag, tmp)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -292,16 +290,11 @@ def _index(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | Non
 def push(engine: Podman, tag: str, ref: str) -> None:
     if engine.inspect(tag) is None:
         raise UsageError(f"image {tag} does not exist", hint="build it first: podrepro image build ARCH")
-    cp = process.run(commands.push_argv(engine.binary, tag, ref), timeout=3600)
-    if cp.returncode != 0:
-        raise EngineError(f"podman push to {ref} failed: {_tail(cp.stderr)}",
-                          hint="check the registry address and 'podman login'")
+    engine.push(tag, ref)
 
 
 def pull(engine: Podman, builder: images.Builder, ref: str) -> str:
-    cp = process.run(commands.pull_argv(engine.binary, ref), timeout=3600)
-    if cp.returncode != 0:
-        raise EngineError(f"podman pull {ref} failed: {_tail(cp.stderr)}", hint="check the reference and registry")
+    engine.pull(ref)
     info = engine.inspect(ref)
     try:
         if info is None:
@@ -319,8 +312,3 @@ def pull(engine: Podman, builder: images.Builder, ref: str) -> str:
     finally:
         with contextlib.suppress(Exception):
             engine.remove_image(ref)  # untag the registry name; the content tag keeps the image
-
-
-def _tail(b: bytes) -> str:
-    lines = b.decode(errors="replace").strip().splitlines()
-    return lines[-1][:300] if lines else "(no output)"

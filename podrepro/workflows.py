@@ -152,7 +152,6 @@ def reproduce(
     input it came from can be fingerprinted (see ``runplan``)."""
     from podrepro import config, privbinfmt, runner
     from podrepro.engine import process, storage
-    from podrepro.engine.commands import PODMAN
     from podrepro.engine.podman import Podman
 
     arch = lookup(arch_name)
@@ -170,14 +169,15 @@ def reproduce(
     paths.check_private()
 
     tag = image or t.recipe.tag
+    eng = Podman()  # starts no API service unless the image has to be built (closed below then)
     present = storage.storage_lists_image(tag)
     plannable = save_plan and mode == "run" and binfmt_mode == "host" and not image and present is True
     if present is None:
-        present = process.run([PODMAN, "image", "exists", tag]).returncode == 0
+        present = eng.image_exists_cli(tag)
     if not present and image:
         raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
     if not present:
-        with Podman() as eng:
+        with eng:
             ensure_image(cfg, eng, t)
     else:
         with contextlib.suppress(OSError):
@@ -223,10 +223,10 @@ def reproduce(
         extra_args=tuple(privbinfmt.prepare(arch, paths, user=(os.getuid(), os.getgid())))
         if binfmt_mode == "private" else (),
     )
-    argv = runner.run_argv(PODMAN, spec, runner.container_env(spec, t.profile, vals, mult))
+    argv = runner.run_argv(eng.binary, spec, runner.container_env(spec, t.profile, vals, mult))
     if mode == "test":
         build = None if no_build else runner.run_argv(
-            PODMAN, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
+            eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
         return run_tests(build, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():

@@ -8,11 +8,14 @@ rebuild does not download everything again.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from podrepro.engine.commands import PODMAN
 
 DEBIAN_SUITES = frozenset({
     "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid",
@@ -297,3 +300,22 @@ def classify_failure(log_text: str) -> str:
     if TRANSIENT.search(log_text):
         return "transient"
     return "fatal"
+
+
+def tmpdir(podman: str = PODMAN) -> Path:
+    """A temp dir for mmdebstrap that we remove ourselves. It lives in the system temp dir
+    (mmdebstrap's default) because the unshared root of ``--mode=unshare`` is a subordinate
+    id that cannot enter a 0700 home directory; it is 0711 so that id can traverse it."""
+    import tempfile
+
+    from podrepro.engine.podman import remove_tree
+    from podrepro.engine.process import owner_gone
+
+    prefix = f"podrepro-mm-{os.getuid()}-"
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(prefix + "*"):  # left by a killed podrepro (SIGKILL, power loss)
+        if owner_gone(old.name[len(prefix):]):
+            remove_tree(old, podman)
+    d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
+    d.chmod(0o711)
+    return d

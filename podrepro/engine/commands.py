@@ -1,7 +1,8 @@
 """podman command lines, built as data: pure functions, unit-tested element by element.
 
-Every podman argv podrepro runs is built here or in ``podman.Podman``'s methods (mmdebstrap's is in
-``bootstrap``); the callers decide when to run them and what an exit code means.
+The command lines with options worth a test, or that more than one caller runs, are built here;
+one-off commands are written where ``podman.Podman`` (or ``service``, ``info``) runs them, and
+mmdebstrap's in ``bootstrap``. Nothing outside ``podrepro.engine`` writes a podman argv.
 """
 
 from __future__ import annotations
@@ -120,3 +121,7 @@ def pull_argv(binary: str, ref: str, platform: str | None = None) -> list[str]:
 
 def push_argv(binary: str, tag: str, ref: str) -> list[str]:
     return [binary, "push", *tls_args(ref), tag, ref]
+
+
+def export_argv(binary: str, container: str, out: Path) -> list[str]:
+    return [binary, "export", "-o", str(out), container]

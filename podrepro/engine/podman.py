@@ -8,15 +8,18 @@ here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import shutil
+import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from podrepro import audit
-from podrepro.engine import storage
+from podrepro.engine import commands, process, storage
 from podrepro.engine.commands import PODMAN
 from podrepro.engine.service import PodmanService
 from podrepro.errors import EngineError
@@ -151,6 +154,69 @@ class Podman:
         except Exception as e:
             raise self._fail(e, f"loading {path}") from None
         return [str(i.id) for i in imgs]
+
+    # ---- one-off commands (the CLI, through the chokepoint) ------------------------------------
+    def image_exists_cli(self, ref: str) -> bool:
+        """``podman image exists``: for one question the CLI is cheaper than starting the service."""
+        return process.run([self.binary, "image", "exists", ref]).returncode == 0
+
+    def run(self, image: str, command: Sequence[str], *, platform: str,
+            timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        """``command`` in a throw-away container of ``image`` (no network), its output captured."""
+        return process.run(commands.run_argv(self.binary, image, command, platform=platform), timeout=timeout)
+
+    def create_container(self, image: str, name: str) -> subprocess.CompletedProcess[bytes]:
+        """A container of ``image`` that is never started (its root filesystem is exported)."""
+        return process.run([self.binary, "create", "--pull=never", "--name", name, image, "true"], timeout=120)
+
+    def remove_container(self, container: str, timeout: float = 60) -> bool:
+        return process.run([self.binary, "rm", "-f", container], timeout=timeout).returncode == 0
+
+    def remove_containers(self, pick: Callable[[Mapping[str, Any]], bool], *, external: bool = False,
+                          filters: Sequence[str] = ()) -> list[str]:
+        """The clean-up of leftovers: ``podman ps -a`` (as JSON; ``external``: buildah's working
+        containers too), then ``podman rm -f`` each container that ``pick`` chooses. The names of
+        those removed."""
+        argv = [self.binary, "ps", "-a", *(["--external"] if external else [])]
+        for f in filters:
+            argv += ["--filter", f]
+        cp = process.run([*argv, "--format", "json"], timeout=60)
+        try:
+            found = json.loads(cp.stdout or b"[]") if cp.returncode == 0 else []
+        except ValueError:
+            return []
+        removed = []
+        for c in found if isinstance(found, list) else []:
+            if isinstance(c, dict) and pick(c) and self.remove_container(str(c.get("Id", ""))):
+                names = c.get("Names")
+                removed.append(str(names[0] if isinstance(names, list) and names else names or c.get("Id", "")))
+        return removed
+
+    def save(self, tag: str, out: Path) -> None:
+        """``tag`` as a docker-archive at ``out``."""
+        cp = process.run([self.binary, "save", "--format", "docker-archive", "-o", str(out), tag], timeout=3600)
+        if cp.returncode != 0:
+            raise EngineError(f"podman save failed: {cp.stderr.decode(errors='replace').strip()[-300:]}")
+
+    def push(self, tag: str, ref: str) -> None:
+        cp = process.run(commands.push_argv(self.binary, tag, ref), timeout=3600)
+        if cp.returncode != 0:
+            raise EngineError(f"podman push to {ref} failed: {process.last_line(cp.stderr, '(no output)')}",
+                              hint="check the registry address and 'podman login'")
+
+    def pull(self, ref: str) -> None:
+        cp = process.run(commands.pull_argv(self.binary, ref), timeout=3600)
+        if cp.returncode != 0:
+            raise EngineError(f"podman pull {ref} failed: {process.last_line(cp.stderr, '(no output)')}",
+                              hint="check the reference and registry")
+
+
+def remove_tree(d: Path, binary: str = PODMAN) -> None:
+    """Remove ``d``; what the user cannot remove (files of subordinate ids, written inside a
+    user namespace by mmdebstrap or a container) goes through ``podman unshare``."""
+    shutil.rmtree(d, ignore_errors=True)
+    if d.exists():
+        process.run([binary, "unshare", "rm", "-rf", "--", str(d)], timeout=300)
 
 
 @contextlib.contextmanager

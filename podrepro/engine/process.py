@@ -70,9 +70,8 @@ def run(
     except FileNotFoundError:
         raise _missing(argv) from None
     if check and cp.returncode != 0:
-        tail = (cp.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise PodreproError(
-            f"{argv[0]} failed (exit {cp.returncode}): {tail[0]}".rstrip(": "),
+            f"{argv[0]} failed (exit {cp.returncode}): {last_line(cp.stderr or b'')}".rstrip(": "),
             hint="run with -v to see the full command and its output",
         )
     return cp
@@ -127,6 +126,33 @@ def foreground(argv: Sequence[str]) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     return 128 - rc if rc < 0 else rc
+
+
+def last_line(output: bytes | str, default: str = "", *, errors_first: bool = False) -> str:
+    """The line of a command's output that says what went wrong: its last non-empty line (with
+    ``errors_first``, the last one that looks like an error, if any), cut at 300 characters;
+    ``default`` when there is none."""
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if errors_first:
+        for ln in reversed(lines):
+            low = ln.lower()
+            if low.startswith(("e:", "error", "w:")) or "error" in low or "failed" in low:
+                return ln[:300]
+    return lines[-1][:300] if lines else default
+
+
+def owner_gone(rest: str) -> bool:
+    """podrepro names its temporary things ``<prefix><pid>-<random>``; given what follows the
+    prefix: True when that podrepro process is gone (the thing is a leftover), False while it
+    runs or when there is no pid."""
+    try:
+        os.kill(int(rest.split("-")[0]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OverflowError, PermissionError):
+        return False
+    return False
 
 
 def which(name: str) -> str | None:

@@ -118,11 +118,9 @@ class PodmanService:
         """The service's last stderr line (why it stopped), or ''."""
         err = self._err
         try:
-            text = Path(err).read_bytes().decode(errors="replace") if err else ""
-            lines = [ln for ln in text.splitlines() if ln.strip()]
+            return process.last_line(Path(err).read_bytes()) if err else ""
         except OSError:
             return ""
-        return lines[-1].strip() if lines else ""
 
     def died(self) -> bool:
         return self._proc is not None and self._proc.poll() is not None

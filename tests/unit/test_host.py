@@ -17,7 +17,8 @@ from podrepro import host
 from podrepro.arches import lookup
 from podrepro.binfmt import Distro, Finding
 from podrepro.cli.main import run_cli
-from podrepro.host import DoctorEnv, PodmanInfo
+from podrepro.engine.info import PodmanInfo
+from podrepro.host import DoctorEnv
 
 SAMPLES = Path(__file__).parent / "samples" / "binfmt"
 DEBIAN = Distro("debian", "debian", root=False)

@@ -13,6 +13,7 @@ import pytest
 from podrepro import binfmt, elfprobe, privbinfmt
 from podrepro.arches import lookup
 from podrepro.binfmt import Distro
+from podrepro.engine import info
 from podrepro.errors import HostNotReady, UsageError
 from podrepro.paths import Paths
 
@@ -339,6 +340,6 @@ def test_oci_runtime_path() -> None:
         assert argv[1:] == ["info", "--format", "{{.Host.OCIRuntime.Path}}"]
         return subprocess.CompletedProcess(argv, 0, b"/usr/bin/runc\n", b"")
 
-    assert privbinfmt.oci_runtime_path(run=fake) == "/usr/bin/runc"
+    assert info.oci_runtime_path(run=fake) == "/usr/bin/runc"
     with pytest.raises(HostNotReady):
-        privbinfmt.oci_runtime_path(run=lambda argv, **kw: subprocess.CompletedProcess(argv, 125, b"", b"boom"))
+        info.oci_runtime_path(run=lambda argv, **kw: subprocess.CompletedProcess(argv, 125, b"", b"boom"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podrepro import images
-from podrepro.engine.podman import ImageInfo
+from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.paths import Paths
 
 # create NAME: ok; export -o FILE NAME: $STUB_EXPORT = ok (writes $STUB_DATA), fail, or hang; rm -f NAME
@@ -30,11 +30,6 @@ esac
 """
 
 
-class _Engine:
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-
-
 def _stream(tmp: Path, monkeypatch: pytest.MonkeyPatch, mode: str, data: bytes = b"") -> tuple[images.SeedStream, Path]:
     stub = tmp / "podman"
     stub.write_text(PODMAN)
@@ -44,7 +39,7 @@ def _stream(tmp: Path, monkeypatch: pytest.MonkeyPatch, mode: str, data: bytes =
     monkeypatch.setenv("STUB_LOG", str(log))
     monkeypatch.setenv("STUB_EXPORT", mode)
     monkeypatch.setenv("STUB_DATA", str(tmp / "data"))
-    builder = images.Builder(_Engine(str(stub)), Paths(tmp / "c", tmp / "s", tmp / "k"))  # type: ignore[arg-type]
+    builder = images.Builder(Podman(str(stub)), Paths(tmp / "c", tmp / "s", tmp / "k"))  # no service: CLI calls only
     work = tmp / "work"
     work.mkdir()
     seed = ImageInfo(id="f" * 64, tags=("localhost/podrepro/base:arm-aaaaaaaaaaaa",), labels={}, size=1,
