@@ -32,12 +32,13 @@ import os
 import re
 import shlex
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from podrepro.arches import Arch
+from podrepro.reporting import Confirm
 
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 BINFMT_D = "/etc/binfmt.d"
@@ -846,13 +847,13 @@ def default_facts(*, persist: bool = True, euid: int | None = None,
     )
 
 
-def ensure_handler(arch: Arch, interactive: bool, *, directory: str | None = None,
-                   confirm: Callable[[str], bool] | None = None,
-                   env: Mapping[str, str] | None = None) -> ArchReport | None:
+def ensure_handler(arch: Arch, *, confirm: Confirm | None = None,
+                   directory: str | None = None) -> ArchReport | None:
     """Return quickly when ``arch`` can run; otherwise stop with the one line that says what to run.
 
     Reads binfmt_misc's few small files and the winning interpreter's ELF header: no subprocess on
-    the happy path. ``interactive`` (stdin is a TTY) offers the registration instead of failing.
+    the happy path. With ``confirm`` (someone at a terminal to ask) it offers the registration
+    instead of failing.
     """
     from podrepro.errors import HostNotReady
 
@@ -865,23 +866,16 @@ def ensure_handler(arch: Arch, interactive: bool, *, directory: str | None = Non
         return report
     first = report.problems[0] if report.problems else None
     reason = first.message if first else f"{arch.alias}: no usable binfmt_misc handler"
-    if interactive:
+    if confirm is not None:
         try:
             facts = dataclasses.replace(default_facts(), directory=state.directory)
             plans = [p for p in plan_register([arch], state, distro, facts) if p.commands]
         except HostNotReady:
             plans = []  # no sudo / no qemu: the one-line hint below says what to do
         shown = "\n".join(c.display() for p in plans for c in p.commands)
-        ask = confirm or _tty_confirm
-        if plans and ask(f"{reason}\npodrepro can register a handler (one time, persistent):\n{shown}\nRun these now?"):
+        if plans and confirm(f"{reason}\npodrepro can register a handler (one time, persistent):\n{shown}\nRun these now?"):
             execute([c for p in plans for c in p.commands])
             report = analyze(read_state(state.directory), arch, distro)
             if report.usable:
                 return report
     raise HostNotReady(reason, hint=f"run: {register_cmd(arch)}")
-
-
-def _tty_confirm(question: str) -> bool:
-    import typer
-
-    return bool(typer.confirm(question, default=False, err=True))

@@ -32,6 +32,7 @@ from podrepro.engine.podman import ImageInfo, Podman, remove_tree
 from podrepro.errors import EngineError, Interrupted, PodreproError, UsageError
 from podrepro.paths import Paths
 from podrepro.profiles import Profile
+from podrepro.reporting import Reporter, Silent
 
 RECIPE_VERSION = 1
 REPO = "localhost/podrepro"
@@ -240,57 +241,6 @@ class Index:
                 self._write(data)
 
 
-# ---- progress -----------------------------------------------------------------------------------
-
-class Progress:
-    """Stage + elapsed time. A TTY gets one live line; anything else gets timestamped lines."""
-
-    def __init__(self, mode: str = "auto", stream: IO[str] | None = None) -> None:
-        import sys
-
-        self.stream = stream or sys.stderr
-        self.live = mode == "auto" and self.stream.isatty()
-        self.quiet = mode == "none"
-        self.t0 = time.monotonic()
-        self.stage = ""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _elapsed(self) -> str:
-        s = int(time.monotonic() - self.t0)
-        return f"{s // 60:02d}:{s % 60:02d}"
-
-    def step(self, stage: str, detail: str = "") -> None:
-        self.stage = f"{stage}: {detail}" if detail else stage
-        if self.quiet:
-            return
-        if self.live:
-            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
-            self.stream.flush()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._tick, daemon=True)
-                self._thread.start()
-        else:
-            ts = time.strftime("%H:%M:%S")
-            self.stream.write(f"{ts} [{self._elapsed()}] {self.stage}\n")
-            self.stream.flush()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(1.0):
-            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
-            self.stream.flush()
-
-    def done(self, message: str) -> None:
-        self._stop.set()
-        if self.quiet:
-            return
-        if self.live:
-            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {message}\n")
-        else:
-            self.stream.write(f"{time.strftime('%H:%M:%S')} [{self._elapsed()}] {message}\n")
-        self.stream.flush()
-
-
 # ---- signals ------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -328,11 +278,11 @@ class BuildResult:
 
 class Builder:
     def __init__(self, engine: Podman, paths: Paths, *, mirror: str | None = None,
-                 progress: Progress | None = None, verbose: bool = False) -> None:
+                 reporter: Reporter | None = None, verbose: bool = False) -> None:
         self.engine = engine
         self.paths = paths
         self.mirror = mirror
-        self.progress = progress or Progress("none")
+        self.reporter = reporter or Silent()
         self.verbose = verbose
         self.index = Index(paths)
         self.children = Children()
@@ -347,7 +297,7 @@ class Builder:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            self.progress.step("wait", f"another podrepro is building {recipe.tag}; waiting for it")
+            self.reporter.step("wait", f"another podrepro is building {recipe.tag}; waiting for it")
             lock.acquire(timeout=6 * 3600)
         try:
             yield
@@ -386,7 +336,7 @@ class Builder:
         try:
             self.index.update(tag, **fields)
         except OSError as e:
-            _warn(f"could not update the image index in {self.paths.cache}: {e.strerror}; {tag} is built")
+            self.reporter.warn(f"could not update the image index in {self.paths.cache}: {e.strerror}; {tag} is built")
 
     def _touch(self, recipe: Recipe) -> None:
         with contextlib.suppress(OSError, PodreproError):
@@ -413,7 +363,7 @@ class Builder:
                      recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id,
                      **({"seeded_from": seeded} if seeded else {}))
         how = f", seeded from {seeded}" if seeded else ""
-        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s{how} (log: {log})")
+        self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s{how} (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log, seeded_from=seeded)
 
     def _bootstrap_with_retries(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
@@ -449,7 +399,7 @@ class Builder:
         with open(log, "ab") as lf:
             if source.kind == "rootfs":
                 assert source.value is not None
-                self.progress.step("import", f"{source.value} as {arch.oci_platform}")
+                self.reporter.step("import", f"{source.value} as {arch.oci_platform}")
                 with open(source.value, "rb") as src:
                     p = self.children.spawn(imp, stdin=src, stdout=lf, stderr=lf)
                     rc = p.wait()
@@ -475,7 +425,7 @@ class Builder:
                 if seed and spec.host_dpkg:
                     stream = self._seed_stream(recipe, mmtmp, lf)
                 seeding = f", seeded from {stream.image.tags[0]}" if stream is not None else ""
-                self.progress.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
+                self.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
                                                 " → podman import")
                 lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
                 lf.flush()
@@ -496,12 +446,9 @@ class Builder:
             im = self.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
             if self.verbose and mm.stderr is not None:
-                import sys
-
                 for line in mm.stderr:
                     lf.write(line)
-                    sys.stderr.buffer.write(line)
-                    sys.stderr.flush()
+                    self.reporter.output(line)
             try:
                 rc_mm = mm.wait()
                 rc_im = im.wait()
@@ -513,13 +460,13 @@ class Builder:
         self.children.forget()
         if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
             # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
-            _warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
+            self.reporter.warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
         if rc_mm != 0:
             text = log.read_text(errors="replace")[-20000:]
             kind = bootstrap.classify_failure(text)
             last = process.last_line(text, "(no output)", errors_first=True)
             if kind == "transient":
-                self.progress.step("retry", f"mirror trouble: {last}")
+                self.reporter.step("retry", f"mirror trouble: {last}")
                 raise _Transient(last)
             if kind == "nospace":
                 raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
@@ -540,7 +487,7 @@ class Builder:
     def _pull_base(self, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
         assert source.value is not None
         arch = recipe.arch
-        self.progress.step("pull", f"{source.value} for {arch.oci_platform}")
+        self.reporter.step("pull", f"{source.value} for {arch.oci_platform}")
         argv = commands.pull_argv(self.engine.binary, source.value, arch.oci_platform)
         cp = self.children.run_logged(argv, log, self._echo())
         if cp != 0:
@@ -601,7 +548,7 @@ class Builder:
         )
         started_ticks = process.boot_ticks()
         try:
-            self.progress.step("layer", f"{profile.name} on {base.tag}")
+            self.reporter.step("layer", f"{profile.name} on {base.tag}")
             rc = self.children.run_logged(argv, log, self._echo())
             if rc != 0:
                 text = log.read_text(errors="replace")[-4000:]
@@ -622,7 +569,7 @@ class Builder:
                 self._tidy_debs(debs)  # the next bootstrap tidies (and reports) it too
         self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
                           recipe=recipe.data, size=info.size, created=_now(), last_used=_now(), id=info.id)
-        self.progress.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
+        self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, info, log)
 
     def _promote(self, tmp: str, recipe: Recipe, log: Path) -> ImageInfo:
@@ -650,7 +597,7 @@ class Builder:
 
     def verify(self, ref: str, arch: Arch, log: Path | None = None) -> ImageInfo:
         """Platform matches and ``uname -m`` inside equals the table's value; else raise."""
-        self.progress.step("verify", f"platform {arch.oci_platform}, uname -m = {arch.uname_m}")
+        self.reporter.step("verify", f"platform {arch.oci_platform}, uname -m = {arch.uname_m}")
         info = self.engine.inspect(ref)
         if info is None:
             raise EngineError(f"image {ref} vanished during the build")
@@ -702,14 +649,8 @@ class Builder:
                 self._rm_tree(mmtmp)
 
     def _echo(self) -> Callable[[bytes], None] | None:
-        """With -v, a build's own output goes to stderr too."""
-        import sys
-
-        def echo(line: bytes) -> None:
-            sys.stderr.buffer.write(line)
-            sys.stderr.flush()
-
-        return echo if self.verbose else None
+        """With -v, a build's own output goes to the reporter too."""
+        return self.reporter.output if self.verbose else None
 
 
 SEED_PREFIX = "podrepro-seed-"
@@ -820,13 +761,6 @@ def hook_seeded(log: Path, start: int = 0) -> bool:
             return bootstrap.SEEDED.encode() in f.read()
     except OSError:
         return False
-
-
-def _warn(text: str) -> None:
-    import sys
-
-    sys.stderr.write(f"warning: {text}\n")
-    sys.stderr.flush()
 
 
 class _Transient(Exception):

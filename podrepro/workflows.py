@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from podrepro.engine.podman import Podman
 from podrepro.errors import UsageError
 from podrepro.paths import Paths, get_paths
 from podrepro.profiles import Profile, resolve_profile
+from podrepro.reporting import Confirm, Notify, ReporterFor
 
 if TYPE_CHECKING:
     from podrepro.binfmt import ArchReport
@@ -53,15 +54,17 @@ def rootfs_source(path: Path) -> images.BaseSource:
 
 
 @contextlib.contextmanager
-def builder(cfg: Config, engine: Podman, paths: Paths | None = None) -> Iterator[images.Builder]:
+def builder(cfg: Config, engine: Podman, paths: Paths | None = None, *,
+            progress: ReporterFor) -> Iterator[images.Builder]:
+    """A Builder for ``cfg``; ``progress`` makes the reporter for the progress setting."""
     mirror, _ = images.resolve_mirror(cfg["mirror"])
-    prog = images.Progress(cfg["progress"])
-    yield images.Builder(engine, paths or get_paths(), mirror=mirror, progress=prog,
+    yield images.Builder(engine, paths or get_paths(), mirror=mirror, reporter=progress(cfg["progress"]),
                          verbose=bool(os.environ.get("PODREPRO_VERBOSE")))
 
 
-def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False) -> images.BuildResult:
-    with builder(cfg, engine) as b:
+def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
+                 progress: ReporterFor) -> images.BuildResult:
+    with builder(cfg, engine, progress=progress) as b:
         return b.ensure(t.recipe, profile=t.profile, base=t.base, source=t.source, rebuild=rebuild)
 
 
@@ -72,19 +75,27 @@ def stdin_is_tty() -> bool:
         return False
 
 
+def stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
 def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
     return {"tag": r.tag, "built": r.built, "seconds": round(r.seconds, 3),
             "log": str(r.log) if r.log else None, "seeded_from": r.seeded_from}
 
 
-def check_binfmt(arch: Arch) -> ArchReport | None:
+def check_binfmt(arch: Arch, confirm: Confirm | None) -> ArchReport | None:
     """Stop early, with the fix, when the host cannot run ``arch`` binaries; else the
-    ``binfmt.ArchReport`` that says which handler will run them (None for a native arch)."""
+    ``binfmt.ArchReport`` that says which handler will run them (None for a native arch).
+    On a terminal, ``confirm`` is asked whether to register a handler instead."""
     if not arch.emulated:
         return None
     from podrepro import binfmt
 
-    return binfmt.ensure_handler(arch, interactive=stdin_is_tty())
+    return binfmt.ensure_handler(arch, confirm=confirm if stdin_is_tty() else None)
 
 
 def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,
@@ -139,14 +150,17 @@ def reproduce(
     image: str | None = None,
     save_plan: bool = False,
     no_build: bool = False,
-    notify: Callable[[str], None] | None = None,
+    notify: Notify | None = None,
+    confirm: Confirm | None,
+    progress: ReporterFor,
 ) -> int:
     """shell/run/build/test: ensure binfmt + image, then exec podman (never returns on success).
 
     ``test`` does not exec: it first brings the build up to date with the profile's build
     command (unless ``no_build``), runs the tests, counts what ran from the harness's results
     file and returns the exit code; "no test ran" is an error. ``notify`` gets one-line notes
-    for the user (a build tree being reconfigured, the tests' tally).
+    for the user (a build tree being reconfigured, the tests' tally); ``confirm`` is asked
+    whether to register a missing binfmt handler; ``progress`` shows an image build.
 
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
@@ -164,7 +178,7 @@ def reproduce(
     t = target(cfg, arch.alias, None)
     binfmt_mode = (privbinfmt.resolve_mode(cfg["binfmt_mode"], host_usable=lambda: host_handler_usable(arch))
                    if arch.emulated else "host")
-    report = check_binfmt(arch) if binfmt_mode == "host" else None
+    report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
     paths = get_paths()
     paths.check_private()
 
@@ -178,7 +192,7 @@ def reproduce(
         raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
     if not present:
         with eng:
-            ensure_image(cfg, eng, t)
+            ensure_image(cfg, eng, t, progress=progress)
     else:
         with contextlib.suppress(OSError):
             images.Index(paths).touch(tag)
@@ -213,7 +227,7 @@ def reproduce(
         else:
             buildtree.build_path(root, vals["build_dir"]).mkdir(parents=True, exist_ok=True)
     net = "host" if host_network else ("private" if cfg["network"] else "none")
-    tty = stdin_is_tty() and sys.stdout.isatty()
+    tty = stdin_is_tty() and stdout_is_tty()
     spec = runner.RunSpec(
         arch=arch, image=tag, command=tuple(command), project_root=root, workdir=workdir, network=net,
         env=runner.parse_env([*cfg["env"], *(env or [])], os.environ), tty=tty,
@@ -245,7 +259,7 @@ def reproduce(
 
 
 def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,
-              arch: Arch, filt: str | None, say: Callable[[str], None]) -> int:
+              arch: Arch, filt: str | None, say: Notify) -> int:
     """The build (when given), then the tests; the tests' exit code, or an error when none ran."""
     from podrepro import results, runner
     from podrepro.engine import process

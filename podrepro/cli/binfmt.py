@@ -114,7 +114,7 @@ def _apply(plans: list[Plan], yes: bool, no_priv: Exception | None, verb: str) -
     import sys
 
     from podrepro import binfmt
-    from podrepro.cli.output import echo, info
+    from podrepro.cli.output import confirm, echo, info
     from podrepro.errors import PodreproError
 
     for p in plans:
@@ -138,7 +138,7 @@ def _apply(plans: list[Plan], yes: bool, no_priv: Exception | None, verb: str) -
                 f"refusing to {verb} without confirmation: stdin is not a terminal",
                 hint=f"check the commands above, then re-run with --yes (podrepro binfmt {verb} ... --yes)",
             )
-        if not typer.confirm("Run these commands?", default=False, err=True):
+        if not confirm("Run these commands?"):
             info("nothing changed")
             raise typer.Exit(1)
     binfmt.execute(commands)

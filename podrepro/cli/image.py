@@ -43,7 +43,7 @@ def build(
     """Build (or find in the cache) the image for ARCH and a profile."""
     from podrepro import workflows
     from podrepro.arches import lookup
-    from podrepro.cli.output import echo, emit_json
+    from podrepro.cli.output import Progress, confirm, echo, emit_json
     from podrepro.engine.podman import engine
     from podrepro.errors import UsageError
     from podrepro.images import BaseSource
@@ -58,9 +58,9 @@ def build(
     elif base_ref:
         source = BaseSource("ref", base_ref)
     t = workflows.target(cfg, arch, profile, source)
-    workflows.check_binfmt(t.arch)
+    workflows.check_binfmt(t.arch, confirm)
     with engine() as eng:
-        r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild)
+        r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
     if json_:
         emit_json(workflows.to_jsonable(r))
     else:
@@ -206,7 +206,8 @@ def _with_builder(action: Callable[[Podman, Builder], str]) -> str:
     """Run ``action`` with the engine and a builder for the current config (import, pull: both
     verify what arrives the way a build does)."""
     from podrepro import workflows
+    from podrepro.cli.output import Progress
     from podrepro.engine.podman import engine
 
-    with engine() as eng, workflows.builder(_cfg(), eng) as b:
+    with engine() as eng, workflows.builder(_cfg(), eng, progress=Progress) as b:
         return action(eng, b)

@@ -1,11 +1,13 @@
-"""The one place that prints results and errors."""
+"""The one place that prints results and errors, draws progress and asks questions."""
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 
 def emit_json(data: Any) -> None:
@@ -59,3 +61,66 @@ def error(message: str, hint: str | None = None) -> None:
         line += f" (hint: {_one_line(hint)})"
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on the terminal (``reporting.Confirm``); no is the default."""
+    import typer
+
+    return bool(typer.confirm(question, default=False, err=True))
+
+
+class Progress:
+    """The CLI's ``reporting.Reporter``: stage + elapsed time on stderr. A TTY gets one live line;
+    anything else gets timestamped lines. Warnings and ``-v`` output go to stderr in every mode."""
+
+    def __init__(self, mode: str = "auto", stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = mode == "auto" and self.stream.isatty()
+        self.quiet = mode == "none"
+        self.t0 = time.monotonic()
+        self.stage = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self.t0)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def step(self, stage: str, detail: str = "") -> None:
+        self.stage = f"{stage}: {detail}" if detail else stage
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
+            self.stream.flush()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._tick, daemon=True)
+                self._thread.start()
+        else:
+            ts = time.strftime("%H:%M:%S")
+            self.stream.write(f"{ts} [{self._elapsed()}] {self.stage}\n")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
+            self.stream.flush()
+
+    def done(self, message: str) -> None:
+        self._stop.set()
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {message}\n")
+        else:
+            self.stream.write(f"{time.strftime('%H:%M:%S')} [{self._elapsed()}] {message}\n")
+        self.stream.flush()
+
+    def warn(self, text: str) -> None:
+        sys.stderr.write(f"warning: {text}\n")
+        sys.stderr.flush()
+
+    def output(self, data: bytes) -> None:
+        sys.stderr.buffer.write(data)
+        sys.stderr.flush()

@@ -35,10 +35,11 @@ def register(app: typer.Typer) -> None:
               private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
         from podrepro import workflows
+        from podrepro.cli.output import Progress, confirm
 
         workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image)
+                            private_binfmt=private_binfmt, image=image, confirm=confirm, progress=Progress)
 
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
@@ -49,10 +50,11 @@ def register(app: typer.Typer) -> None:
         Everything after "--" is the command, passed as is (never through a shell). The
         command's exit code is podrepro's."""
         from podrepro import workflows
+        from podrepro.cli.output import Progress, confirm
 
         workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image)
+                            private_binfmt=private_binfmt, image=image, confirm=confirm, progress=Progress)
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
@@ -61,11 +63,12 @@ def register(app: typer.Typer) -> None:
               private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
         from podrepro import workflows
-        from podrepro.cli.output import info
+        from podrepro.cli.output import Progress, confirm, info
 
         workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, notify=lambda line: info(f"podrepro: {line}"))
+                            private_binfmt=private_binfmt, image=image, notify=lambda line: info(f"podrepro: {line}"),
+                            confirm=confirm, progress=Progress)
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -80,12 +83,13 @@ def register(app: typer.Typer) -> None:
         Exits with the test program's code; exits 1 when no test ran (a --filter that matches
         nothing, a tree without tests)."""
         from podrepro import workflows
-        from podrepro.cli.output import info
+        from podrepro.cli.output import Progress, confirm, info
 
         rc = workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                                  host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
                                  filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt,
-                                 image=image, no_build=no_build, notify=lambda line: info(f"podrepro: {line}"))
+                                 image=image, no_build=no_build, notify=lambda line: info(f"podrepro: {line}"),
+                                 confirm=confirm, progress=Progress)
         raise typer.Exit(rc)
 
 

@@ -571,10 +571,10 @@ def test_detect_distro(tmp_path: Path, text: str, family: str, cmd: str) -> None
 
 
 def test_ensure_handler(tmp_path: Path) -> None:
-    assert binfmt.ensure_handler(lookup("i386"), interactive=False, directory=str(tmp_path)) is None
+    assert binfmt.ensure_handler(lookup("i386"), directory=str(tmp_path)) is None
     d = tree(tmp_path, "misc")
     with pytest.raises(HostNotReady) as ei:
-        binfmt.ensure_handler(lookup("mips"), interactive=False, directory=str(d))
+        binfmt.ensure_handler(lookup("mips"), directory=str(d))
     assert ei.value.hint == "run: podrepro binfmt register mips"
     assert "no binfmt_misc handler for mips" in ei.value.message
     # usable: a static interpreter at an absolute host path, flags F
@@ -582,7 +582,7 @@ def test_ensure_handler(tmp_path: Path) -> None:
     a = lookup("mips")
     (d / "qemu-mipsel").write_text(f"enabled\ninterpreter {qemu}\nflags: F\noffset 0\n"
                                    f"magic {a.magic.hex()}\nmask {a.mask.hex()}\n")
-    r = binfmt.ensure_handler(a, interactive=False, directory=str(d))
+    r = binfmt.ensure_handler(a, directory=str(d))
     assert r is not None and r.usable and r.entry is not None and r.entry.name == "qemu-mipsel"
 
 
@@ -599,6 +599,6 @@ def test_ensure_handler_interactive_declined(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(binfmt, "privilege_prefix", lambda euid, which: ())
     with pytest.raises(HostNotReady):
-        binfmt.ensure_handler(lookup("arm"), interactive=True, directory=str(d), confirm=no)
+        binfmt.ensure_handler(lookup("arm"), confirm=no, directory=str(d))
     assert len(asked) == 1 and f"tee {d}/register" in asked[0] and str(qemu) in asked[0]
     assert not (d / "podrepro-arm").exists()

@@ -253,3 +253,44 @@ def test_only_a_first_build_may_seed_a_rebuild_bootstraps_from_scratch(
     monkeypatch.setattr(builder, "_build_base", build_base)
     builder.ensure(images.base_recipe(lookup("arm"), "bookworm", "buildd"), rebuild=rebuild)
     assert calls == [seed]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, stage: str, detail: str = "") -> None:
+        self.lines.append(f"step {stage}: {detail}")
+
+    def done(self, message: str) -> None:
+        self.lines.append(f"done {message}")
+
+    def warn(self, text: str) -> None:
+        self.lines.append(f"warn {text}")
+
+    def output(self, data: bytes) -> None:
+        self.lines.append(f"output {data!r}")
+
+
+def test_builder_warnings_reach_the_reporter(tmp_path: Path) -> None:
+    (tmp_path / "c").write_text("")  # the cache dir is a file: the index cannot be written
+    rec = _Recorder()
+    builder = images.Builder(None, Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"), reporter=rec)  # type: ignore[arg-type]
+    builder._record("localhost/podrepro/base:arm-x", hash="x")
+    assert len(rec.lines) == 1 and rec.lines[0].startswith("warn could not update the image index")
+
+
+def test_cli_progress_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from podrepro.cli.output import Progress
+
+    out = io.StringIO()
+    p = Progress("plain", out)
+    p.step("bootstrap", "mmdebstrap armhf")
+    p.done("built x")
+    p.warn("careful")
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("[00:00] bootstrap: mmdebstrap armhf") and lines[1].endswith("[00:00] built x")
+    assert capsys.readouterr().err == "warning: careful\n"
+    quiet = io.StringIO()
+    Progress("none", quiet).step("x")
+    assert quiet.getvalue() == ""

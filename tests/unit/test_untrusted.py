@@ -146,7 +146,7 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness
         return 0
 
     isolate(monkeypatch, tmp_path, run, popen, exec_, foreground)
-    monkeypatch.setattr(workflows, "check_binfmt", lambda arch: None)
+    monkeypatch.setattr(workflows, "check_binfmt", lambda arch, confirm: None)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     yield h
 
