@@ -58,8 +58,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podrepro.arches import Arch
-from podrepro.binfmt import ArchReport, Distro, Finding, Severity
+from podrepro.binfmt.analysis import ArchReport
 from podrepro.engine.info import PodmanInfo
+from podrepro.findings import Distro, Finding, Severity
 
 SCHEMA_VERSION = 1
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -107,7 +108,7 @@ class DoctorEnv:
     def from_host(cls) -> DoctorEnv:
         import getpass
 
-        from podrepro.binfmt import binfmt_dir
+        from podrepro.binfmt.state import binfmt_dir
 
         try:
             user = getpass.getuser()
@@ -139,7 +140,7 @@ class DoctorReport:
 
     def to_dict(self) -> dict[str, object]:
         from podrepro import __version__
-        from podrepro.binfmt import parse_kernel_version
+        from podrepro.binfmt.qemu import parse_kernel_version
 
         env = self.env
         kv = parse_kernel_version(env.kernel_release) if env else None
@@ -246,7 +247,7 @@ def _conf_fix(path: str, table: str, settings: Sequence[tuple[str, str]]) -> str
 
 
 def check_kernel(env: DoctorEnv) -> list[Finding]:
-    from podrepro.binfmt import parse_kernel_version
+    from podrepro.binfmt.qemu import parse_kernel_version
 
     kv = parse_kernel_version(env.kernel_release)
     if kv is not None and kv >= (6, 7):
@@ -378,7 +379,7 @@ def check_bootstrap_tools(env: DoctorEnv, distro: Distro) -> list[Finding]:
 
 
 def check_qemu(env: DoctorEnv, reports: Sequence[ArchReport], distro: Distro) -> list[Finding]:
-    from podrepro.binfmt import find_static_qemu
+    from podrepro.binfmt.qemu import find_static_qemu
 
     found: dict[str, str] = {}
     missing_needed: list[str] = []
@@ -446,10 +447,13 @@ def _guard(name: str, fn: Callable[[], list[Finding]]) -> list[Finding]:
 
 def run_doctor(arches: Sequence[Arch], env: DoctorEnv | None = None,
                distro: Distro | None = None) -> DoctorReport:
-    from podrepro import binfmt, elfprobe
+    from podrepro import elfprobe
+    from podrepro.binfmt.analysis import analyze, global_findings
+    from podrepro.binfmt.state import read_state
+    from podrepro.findings import detect_distro
 
     env = env or DoctorEnv.from_host()
-    distro = distro or binfmt.detect_distro(env.path("/etc/os-release"), root=env.euid == 0)
+    distro = distro or detect_distro(env.path("/etc/os-release"), root=env.euid == 0)
     findings: list[Finding] = []
     findings += _guard("kernel", lambda: check_kernel(env))
     info = podman_info(env)
@@ -461,9 +465,9 @@ def run_doctor(arches: Sequence[Arch], env: DoctorEnv | None = None,
     findings += _guard("selinux", lambda: check_selinux(env))
     findings += _guard("tools", lambda: check_bootstrap_tools(env, distro))
 
-    state = binfmt.read_state(env.binfmt_dir)
-    findings += binfmt.global_findings(state, distro)
-    reports = [binfmt.analyze(state, a, distro, root=env.root) for a in arches]
+    state = read_state(env.binfmt_dir)
+    findings += global_findings(state, distro)
+    reports = [analyze(state, a, distro, root=env.root) for a in arches]
     findings += _guard("qemu", lambda: check_qemu(env, reports, distro))
     probes: dict[str, str] = {}
     for r in reports:
@@ -487,6 +491,6 @@ def run_doctor(arches: Sequence[Arch], env: DoctorEnv | None = None,
 
 
 def worst(findings: Sequence[Finding]) -> Severity:
-    from podrepro.binfmt import SEVERITIES
+    from podrepro.findings import SEVERITIES
 
     return max((f.severity for f in findings), key=SEVERITIES.index, default="ok")

@@ -37,15 +37,16 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from podrepro.arches import Arch
-from podrepro.binfmt import Distro, parse_kernel_version, preserve_argv0_supported, register_line
+from podrepro.binfmt.lines import register_line
+from podrepro.binfmt.qemu import MIN_KERNEL, kernel_supported, parse_kernel_version, preserve_argv0_supported
 from podrepro.errors import HostNotReady, UsageError
+from podrepro.findings import Distro
 from podrepro.paths import Paths
 
 Mode = Literal["host", "private"]
 Setting = Literal["host", "private", "auto"]
 MODES: tuple[str, ...] = ("host", "private", "auto")
 
-MIN_KERNEL = (6, 7)                      # binfmt_misc in user namespaces (commit "binfmt_misc: enable sandboxed mounts")
 IN_CONTAINER = "/dev/.podrepro"          # under /dev (a tmpfs per container): never part of an image layer
 SHIM = "binfmt-shim"
 SOURCE = "binfmt_shim.c"
@@ -58,11 +59,6 @@ LIMITS = (
 
 # ---------------------------------------------------------------------------------------------
 # the kernel and the mode
-
-
-def kernel_supported(release: str | None = None) -> bool:
-    kv = parse_kernel_version(release if release is not None else os.uname().release)
-    return kv is not None and kv >= MIN_KERNEL
 
 
 def check_setting(value: str) -> Setting:
@@ -144,8 +140,8 @@ def ensure_helper(paths: Paths, *, run: Callable[..., Any] | None = None,
     """The compiled shim for the current source: compiled once (through the process chokepoint)
     and then reused. Concurrent first runs are safe: each compiles to a private temporary name and
     renames it into place atomically; the loser's rename just replaces an identical file."""
-    from podrepro.binfmt import detect_distro
     from podrepro.engine import process
+    from podrepro.findings import detect_distro
 
     src = source if source is not None else shim_source()
     out = helper_file(paths, source_hash(src))
@@ -191,7 +187,8 @@ def find_qemu(arch: Arch, distro: Distro | None = None, *,
               which: Callable[[str], str | None] | None = None, root: str = "/") -> str:
     """The host's static qemu for ``arch`` (the same search as host registration), symlinks
     resolved: podman bind-mounts the target anyway, and the basename decides flag P below."""
-    from podrepro.binfmt import detect_distro, find_static_qemu
+    from podrepro.binfmt.qemu import find_static_qemu
+    from podrepro.findings import detect_distro
 
     if arch.qemu is None:
         raise UsageError(f"{arch.alias} runs natively; it needs no binfmt handler")
@@ -213,7 +210,7 @@ def flags(qemu_container_path: str, qemu_version: tuple[int, int] | None,
     """F: the kernel opens qemu once, at registration, instead of looking the path up at every exec
     in the exec'ing process's root (a chroot inside the container would not see it); C: setuid and
     sudo inside work, as with podrepro's host handler; P only when qemu can tell it was used (see
-    binfmt.preserve_argv0_supported)."""
+    binfmt.qemu.preserve_argv0_supported)."""
     p = preserve_argv0_supported(qemu_container_path, qemu_version, kernel)
     return "FPC" if p else "FC"
 
@@ -258,7 +255,7 @@ def prepare(arch: Arch, paths: Paths, *, user: tuple[int, int] | None = None,
             kernel_release: str | None = None) -> list[str]:
     """Everything ``--private-binfmt`` needs before ``podman run``: the compiled helper, the host's
     static qemu and its flags, as the extra podman options. Raises HostNotReady with the fix."""
-    from podrepro import binfmt
+    from podrepro.binfmt import qemu as host_qemu
 
     if not arch.emulated:
         return []
@@ -266,7 +263,7 @@ def prepare(arch: Arch, paths: Paths, *, user: tuple[int, int] | None = None,
     if not kernel_supported(rel):
         resolve_mode("private", host_usable=lambda: False, kernel_release=rel)  # raises the explanation
     qemu = find_qemu(arch)
-    ver = (qemu_version or binfmt.qemu_version)(qemu)
+    ver = (qemu_version or host_qemu.qemu_version)(qemu)
     fl = flags(qemu_in_container(qemu), ver, parse_kernel_version(rel))
     helper = ensure_helper(paths)
     return podman_args(arch, helper, qemu, user=user, flag_set=fl)
@@ -314,7 +311,7 @@ def build_args(arch: Arch, paths: Paths, *, runtime: str | None = None,
                qemu_version: Callable[[str], tuple[int, int] | None] | None = None,
                kernel_release: str | None = None, python: str | None = None) -> list[str]:
     """Extra ``podman build`` options so RUN steps of ``arch`` use a private handler."""
-    from podrepro import binfmt
+    from podrepro.binfmt import qemu as host_qemu
     from podrepro.engine import info
 
     if not arch.emulated:
@@ -322,7 +319,7 @@ def build_args(arch: Arch, paths: Paths, *, runtime: str | None = None,
     rel = kernel_release if kernel_release is not None else os.uname().release
     resolve_mode("private", host_usable=lambda: False, kernel_release=rel)  # raises on old kernels
     qemu = find_qemu(arch)
-    fl = flags(qemu_in_container(qemu), (qemu_version or binfmt.qemu_version)(qemu), parse_kernel_version(rel))
+    fl = flags(qemu_in_container(qemu), (qemu_version or host_qemu.qemu_version)(qemu), parse_kernel_version(rel))
     helper = ensure_helper(paths)
     wrapper = ensure_runtime_wrapper(paths, arch, runtime=runtime or info.oci_runtime_path(), helper=helper,
                                      qemu=qemu, flag_set=fl, python=python)

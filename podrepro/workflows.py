@@ -23,7 +23,7 @@ from podrepro.profiles import Profile, resolve_profile
 from podrepro.reporting import Confirm, Notify, ReporterFor
 
 if TYPE_CHECKING:
-    from podrepro.binfmt import ArchReport
+    from podrepro.binfmt.analysis import ArchReport
 
 
 @dataclass(frozen=True)
@@ -89,19 +89,20 @@ def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
 
 def check_binfmt(arch: Arch, confirm: Confirm | None) -> ArchReport | None:
     """Stop early, with the fix, when the host cannot run ``arch`` binaries; else the
-    ``binfmt.ArchReport`` that says which handler will run them (None for a native arch).
+    ``binfmt.analysis.ArchReport`` that says which handler will run them (None for a native arch).
     On a terminal, ``confirm`` is asked whether to register a handler instead."""
     if not arch.emulated:
         return None
-    from podrepro import binfmt
+    from podrepro.binfmt.register import ensure_handler
 
-    return binfmt.ensure_handler(arch, confirm=confirm if stdin_is_tty() else None)
+    return ensure_handler(arch, confirm=confirm if stdin_is_tty() else None)
 
 
 def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,
                   ccache_dir: Path | None) -> list[Any]:
     """Every input a ``run`` argv was decided from, fingerprinted for ``runplan``."""
-    from podrepro import binfmt, config, runplan
+    from podrepro import config, runplan
+    from podrepro.binfmt.state import binfmt_dir
 
     stat, content, listing, exists = runplan.STAT, runplan.CONTENT, runplan.LISTING, runplan.EXISTS
     # podrepro itself: an upgrade or an edit of any module may decide differently
@@ -118,7 +119,7 @@ def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: li
         deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
     deps.append((content, Path("/sys/fs/selinux/enforce")))
     if report is not None and report.entry is not None:
-        d = Path(binfmt.binfmt_dir())
+        d = Path(binfmt_dir())
         deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]
         deps.append((stat, Path(report.entry.interpreter)))
     return [runplan.fingerprint(kind, str(p)) for kind, p in deps]
@@ -126,9 +127,11 @@ def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: li
 
 def host_handler_usable(arch: Arch) -> bool:
     """The host's binfmt_misc can run ``arch`` (the same reading ensure_handler does; no subprocess)."""
-    from podrepro import binfmt
+    from podrepro.binfmt.analysis import analyze
+    from podrepro.binfmt.state import read_state
+    from podrepro.findings import detect_distro
 
-    return binfmt.analyze(binfmt.read_state(), arch, binfmt.detect_distro()).usable
+    return analyze(read_state(), arch, detect_distro()).usable
 
 
 def reproduce(

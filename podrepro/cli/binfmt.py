@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from podrepro import binfmt as binfmt_mod
     from podrepro.arches import Arch
-    from podrepro.binfmt import Command, Plan
+    from podrepro.binfmt.register import Command, HostFacts, Plan
 
 binfmt_app = typer.Typer(
     help="Inspect, register or remove the binfmt_misc handlers that run foreign binaries.",
@@ -37,19 +36,22 @@ def status_cmd(
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Which handler the kernel would use for each architecture, and whether it is fit for containers."""
-    from podrepro import binfmt
+    from podrepro.binfmt.analysis import analyze, global_findings
+    from podrepro.binfmt.lines import read_binfmt_d
+    from podrepro.binfmt.state import OWN_PREFIX, binfmt_d_dir, read_state
     from podrepro.cli.output import echo, emit_json
+    from podrepro.findings import detect_distro
 
-    state = binfmt.read_state()
-    distro = binfmt.detect_distro()
-    reports = [binfmt.analyze(state, a, distro) for a in _arches(names)]
-    glob = binfmt.global_findings(state, distro)
+    state = read_state()
+    distro = detect_distro()
+    reports = [analyze(state, a, distro) for a in _arches(names)]
+    glob = global_findings(state, distro)
     owned = [e.name for e in state.entries if e.owned]
-    files = sorted(n for n in binfmt.read_binfmt_d(binfmt.binfmt_d_dir()) if f"zz-{binfmt.OWN_PREFIX}" in n)
+    files = sorted(n for n in read_binfmt_d(binfmt_d_dir()) if f"zz-{OWN_PREFIX}" in n)
     if json_:
         emit_json({
             "directory": state.directory, "mounted": state.mounted, "enabled": state.enabled,
-            "podrepro_entries": owned, "binfmt_d": binfmt.binfmt_d_dir(), "podrepro_files": files,
+            "podrepro_entries": owned, "binfmt_d": binfmt_d_dir(), "podrepro_files": files,
             "arches": [dict(r.to_dict(), findings=[f.to_dict() for f in r.findings]) for r in reports],
             "findings": [f.to_dict() for f in glob],
         })
@@ -59,7 +61,7 @@ def status_cmd(
         for r in reports:
             for f in r.findings:
                 echo(f"{f.severity:<5} {f.message}" + (f"\n      fix: {f.fix}" if f.fix and f.severity != "ok" else ""))
-        echo(f"podrepro entries: {', '.join(owned) or '(none)'}; files in {binfmt.binfmt_d_dir()}: "
+        echo(f"podrepro entries: {', '.join(owned) or '(none)'}; files in {binfmt_d_dir()}: "
              f"{', '.join(files) or '(none)'}")
     raise typer.Exit(0 if state.mounted and state.enabled and all(r.usable for r in reports) else 1)
 
@@ -72,13 +74,15 @@ def register_cmd(
     no_persist: Annotated[bool, typer.Option("--no-persist", help="Do not write the binfmt.d file (lost at reboot).")] = False,
 ) -> None:
     """Register a handler (static qemu, flags F and C) only where none is usable; persist it in binfmt.d."""
-    from podrepro import binfmt
+    from podrepro.binfmt.register import plan_register
+    from podrepro.binfmt.state import read_state
+    from podrepro.findings import detect_distro
 
     arches = _arches(names)
-    state = binfmt.read_state()
-    distro = binfmt.detect_distro()
+    state = read_state()
+    distro = detect_distro()
     facts, no_priv = _facts(persist=not no_persist)
-    plans = binfmt.plan_register(arches, state, distro, facts, force=force)
+    plans = plan_register(arches, state, distro, facts, force=force)
     _apply(plans, yes, no_priv, verb="register")
     _verify(arches, plans)
 
@@ -86,34 +90,35 @@ def register_cmd(
 @binfmt_app.command("unregister")
 def unregister_cmd(names: Names = None, yes: Yes = False) -> None:
     """Remove podrepro's own entries (podrepro-*) and their binfmt.d files; never anything else."""
-    from podrepro import binfmt
+    from podrepro.binfmt.register import plan_unregister
+    from podrepro.binfmt.state import read_state
 
     arches = _arches(names)
-    state = binfmt.read_state()
+    state = read_state()
     facts, no_priv = _facts(persist=True)
-    plans = binfmt.plan_unregister(arches, state, facts)
+    plans = plan_unregister(arches, state, facts)
     _apply(plans, yes, no_priv, verb="unregister")
 
 
-def _facts(persist: bool) -> tuple[binfmt_mod.HostFacts, Exception | None]:
+def _facts(persist: bool) -> tuple[HostFacts, Exception | None]:
     """Facts with the privilege prefix; a missing sudo is only an error once something must run."""
     import dataclasses
     import shutil
 
-    from podrepro import binfmt
+    from podrepro.binfmt.register import default_facts
     from podrepro.errors import HostNotReady
 
     try:
-        return binfmt.default_facts(persist=persist), None
+        return default_facts(persist=persist), None
     except HostNotReady as e:
-        facts = binfmt.default_facts(persist=persist, euid=0, which=shutil.which)
+        facts = default_facts(persist=persist, euid=0, which=shutil.which)
         return dataclasses.replace(facts, prefix=("sudo",)), e
 
 
 def _apply(plans: list[Plan], yes: bool, no_priv: Exception | None, verb: str) -> None:
     import sys
 
-    from podrepro import binfmt
+    from podrepro.binfmt.register import execute
     from podrepro.cli.output import confirm, echo, info
     from podrepro.errors import PodreproError
 
@@ -141,7 +146,7 @@ def _apply(plans: list[Plan], yes: bool, no_priv: Exception | None, verb: str) -
         if not confirm("Run these commands?"):
             info("nothing changed")
             raise typer.Exit(1)
-    binfmt.execute(commands)
+    execute(commands)
     for p in plans:
         if p.commands:
             echo(f"{'/'.join(p.arches)}: {verb} done ({p.name})")
@@ -149,22 +154,25 @@ def _apply(plans: list[Plan], yes: bool, no_priv: Exception | None, verb: str) -
 
 def _verify(arches: list[Arch], plans: list[Plan]) -> None:
     """Re-read binfmt_misc and run the probe binary: registration is only done when a binary runs."""
-    from podrepro import binfmt, elfprobe
+    from podrepro import elfprobe
+    from podrepro.binfmt.analysis import analyze
+    from podrepro.binfmt.state import read_state
     from podrepro.cli.output import echo
     from podrepro.errors import HostNotReady
+    from podrepro.findings import detect_distro
     from podrepro.host import DoctorEnv, run_probe
 
     changed = {a for p in plans if p.commands for a in p.arches}
     if not changed:
         return
-    state = binfmt.read_state()
-    distro = binfmt.detect_distro()
+    state = read_state()
+    distro = detect_distro()
     env = DoctorEnv.from_host()
     bad: list[str] = []
     for a in arches:
         if a.alias not in changed:
             continue
-        r = binfmt.analyze(state, a, distro)
+        r = analyze(state, a, distro)
         where = f"{r.entry.name} (flags {r.entry.flags})" if r.entry else "no handler"
         probe = "skipped"
         if r.usable and elfprobe.supported(a):

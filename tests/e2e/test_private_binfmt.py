@@ -24,6 +24,7 @@ import pytest
 
 from podrepro import elfprobe, privbinfmt
 from podrepro.arches import lookup
+from podrepro.binfmt.qemu import kernel_supported
 from podrepro.paths import Paths
 from tests.e2e.test_binfmt_root import (  # the fixture disables Debian's qemu-mips64el, restores it, compares
     BINFMT,
@@ -47,7 +48,7 @@ def user(request: pytest.FixtureRequest) -> pwd.struct_passwd:
     name = os.environ.get("PODREPRO_TEST_USER")
     if not name:
         pytest.skip("PODREPRO_TEST_USER (the unprivileged user for rootless podman) is not set")
-    if not privbinfmt.kernel_supported():
+    if not kernel_supported():
         pytest.skip(f"kernel {os.uname().release} < 6.7: no private binfmt_misc in user namespaces")
     return pwd.getpwnam(name)
 

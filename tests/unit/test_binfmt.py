@@ -10,10 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from podrepro import binfmt, elfprobe
+from podrepro import elfprobe
 from podrepro.arches import ARCHES, Arch, lookup
-from podrepro.binfmt import Command, Distro, HostFacts
+from podrepro.binfmt import register as binfmt_register
+from podrepro.binfmt.analysis import analyze, global_findings
+from podrepro.binfmt.elf import elf_is_static, inspect_interpreter
+from podrepro.binfmt.lines import build_flags, parse_register_line, read_binfmt_d, register_line
+from podrepro.binfmt.qemu import find_static_qemu, parse_kernel_version, parse_qemu_version, preserve_argv0_supported
+from podrepro.binfmt.register import (
+    Command,
+    HostFacts,
+    ensure_handler,
+    execute,
+    plan_register,
+    plan_unregister,
+    privilege_prefix,
+    register_commands,
+    tee,
+    unregister_commands,
+)
+from podrepro.binfmt.state import ENV_BINFMT_D, Entry, parse_entry, read_state
 from podrepro.errors import HostNotReady, PodreproError
+from podrepro.findings import Distro, Finding, detect_distro
 
 SAMPLES = Path(__file__).parent / "samples" / "binfmt"
 DEBIAN = Distro("debian", "debian", root=False)
@@ -60,7 +78,7 @@ def set_field(entry: Path, key: str, value: str) -> None:
     entry.write_text("\n".join(out) + "\n")
 
 
-def by_check(findings: tuple[binfmt.Finding, ...] | list[binfmt.Finding]) -> dict[str, binfmt.Finding]:
+def by_check(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, Finding]:
     return {f.check: f for f in findings}
 
 
@@ -68,7 +86,7 @@ def by_check(findings: tuple[binfmt.Finding, ...] | list[binfmt.Finding]) -> dic
 
 
 def test_debian_tree_parses_every_entry() -> None:
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
     assert st.mounted and st.enabled and not st.unreadable
     names = {e.name for e in st.entries}
     assert len(names) == 32 and "register" not in names and "status" not in names
@@ -84,7 +102,7 @@ def test_debian_tree_parses_every_entry() -> None:
 
 
 def test_extension_entry_is_parsed_and_never_matches_elf() -> None:
-    st = binfmt.read_state(str(SAMPLES / "misc"))
+    st = read_state(str(SAMPLES / "misc"))
     e = st.get("DOSWin")
     assert e is not None and e.extension == "exe" and e.magic == b"" and e.interpreter == "/usr/bin/wine"
     assert not any(e.matches(elfprobe.header(a)) for a in ARCHES)
@@ -93,17 +111,17 @@ def test_extension_entry_is_parsed_and_never_matches_elf() -> None:
 def test_malformed_entry_is_reported_not_raised(tmp_path: Path) -> None:
     d = tree(tmp_path, "misc")
     (d / "garbage").write_text("what is this\n")
-    st = binfmt.read_state(str(d))
+    st = read_state(str(d))
     assert st.unreadable == ("garbage",) and st.get("jar") is not None
     with pytest.raises(ValueError):
-        binfmt.parse_entry("x", "enabled\nflags: F\n")
+        parse_entry("x", "enabled\nflags: F\n")
 
 
 def test_order_override_and_inode_default(tmp_path: Path) -> None:
     d = tree(tmp_path, "fedora")
-    st = binfmt.read_state(str(d), order=["qemu-arm", "qemu-aarch64"])
+    st = read_state(str(d), order=["qemu-arm", "qemu-aarch64"])
     assert st.entries[0].name == "qemu-aarch64"  # named last = newest = first in the kernel's search
-    st2 = binfmt.read_state(str(d))
+    st2 = read_state(str(d))
     inos = [e.order for e in st2.entries]
     assert inos == sorted(inos, reverse=True)
 
@@ -113,13 +131,13 @@ def test_order_override_and_inode_default(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("arch", EMULATED, ids=lambda a: a.alias)
 def test_debian_handlers_match_by_magic_not_name(arch: Arch) -> None:
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
     hits = [e.name for e in st.entries if e.matches(elfprobe.header(arch))]
     assert hits == [f"qemu-{arch.qemu}"]
 
 
 def test_mipsel_o32_entry_does_not_claim_n32() -> None:
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
     mips = lookup("mips")
     n32 = bytearray(elfprobe.header(mips))
     n32[36] |= 0x20  # EF_MIPS_ABI2 in e_flags' low byte (ELF32 LE: e_flags at offset 36)
@@ -128,15 +146,15 @@ def test_mipsel_o32_entry_does_not_claim_n32() -> None:
 
 
 def test_mask_and_offset_semantics() -> None:
-    e = binfmt.Entry("t", True, "/x", "F", offset=2, magic=b"\xab\x00", mask=b"\xff\x0f")
+    e = Entry("t", True, "/x", "F", offset=2, magic=b"\xab\x00", mask=b"\xff\x0f")
     assert e.matches(b"\0\0\xab\xf0")           # high nibble of the 2nd byte is masked out
     assert not e.matches(b"\0\0\xab\x01")
-    beyond = binfmt.Entry("t", True, "/x", "F", offset=127, magic=b"\x01\x02")
+    beyond = Entry("t", True, "/x", "F", offset=127, magic=b"\x01\x02")
     assert not beyond.matches(b"\x01" * 200)    # the kernel only sees 128 bytes
 
 
 def test_mips64el_probe_is_claimed_only_by_mips64el() -> None:
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
     probe = elfprobe.build(lookup("mips64el"))
     assert [e.name for e in st.entries if e.matches(probe)] == ["qemu-mips64el"]
     assert struct.unpack_from("<HH", probe, 16) == (2, 8) and probe[4] == 2
@@ -147,8 +165,8 @@ def test_mips64el_probe_is_claimed_only_by_mips64el() -> None:
 
 @pytest.mark.parametrize("arch", EMULATED, ids=lambda a: a.alias)
 def test_debian_handlers_are_usable_but_lack_c(arch: Arch, root: Path) -> None:
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
-    r = binfmt.analyze(st, arch, DEBIAN, root=str(root))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
+    r = analyze(st, arch, DEBIAN, root=str(root))
     assert r.usable and r.entry is not None and r.entry.name == f"qemu-{arch.qemu}"
     assert r.interpreter is not None and r.interpreter.static is True
     assert r.interpreter.resolved == f"/usr/bin/qemu-{arch.qemu}-static"  # symlink followed
@@ -160,8 +178,8 @@ def test_debian_handlers_are_usable_but_lack_c(arch: Arch, root: Path) -> None:
 
 
 def test_fedora_static_handlers(root: Path) -> None:
-    st = binfmt.read_state(str(SAMPLES / "fedora"))
-    arm, armel = (binfmt.analyze(st, lookup(n), FEDORA, root=str(root)) for n in ("arm", "armel"))
+    st = read_state(str(SAMPLES / "fedora"))
+    arm, armel = (analyze(st, lookup(n), FEDORA, root=str(root)) for n in ("arm", "armel"))
     assert arm.usable and armel.usable
     assert arm.entry == armel.entry and arm.entry is not None and arm.entry.name == "qemu-arm"
     assert arm.entry.interpreter == "/usr/bin/qemu-arm-static" and arm.entry.flags == "F"
@@ -171,28 +189,28 @@ def test_fedora_static_handlers(root: Path) -> None:
 def test_not_mounted(tmp_path: Path) -> None:
     empty = tmp_path / "binfmt_misc"
     empty.mkdir()
-    st = binfmt.read_state(str(empty))
+    st = read_state(str(empty))
     assert not st.mounted
-    g = binfmt.global_findings(st, DEBIAN)
+    g = global_findings(st, DEBIAN)
     assert g[0].severity == "fail" and g[0].fix == f"sudo mount -t binfmt_misc binfmt_misc {empty}"
-    r = binfmt.analyze(st, lookup("arm"), DEBIAN)
+    r = analyze(st, lookup("arm"), DEBIAN)
     assert not r.usable and "not mounted" in r.findings[0].message
-    assert not binfmt.read_state(str(tmp_path / "missing")).mounted
+    assert not read_state(str(tmp_path / "missing")).mounted
 
 
 def test_disabled_globally(tmp_path: Path) -> None:
     d = tree(tmp_path, "fedora")
     (d / "status").write_text("disabled\n")
-    st = binfmt.read_state(str(d))
-    g = binfmt.global_findings(st, Distro("fedora", "fedora", root=True))
+    st = read_state(str(d))
+    g = global_findings(st, Distro("fedora", "fedora", root=True))
     assert g[0].check == "binfmt.enabled" and g[0].severity == "fail"
     assert g[0].fix == f"echo 1 | tee {d}/status"
-    assert not binfmt.analyze(st, lookup("arm"), FEDORA).usable
+    assert not analyze(st, lookup("arm"), FEDORA).usable
 
 
 def test_no_handler(root: Path) -> None:
-    st = binfmt.read_state(str(SAMPLES / "misc"))
-    r = binfmt.analyze(st, lookup("mips"), DEBIAN, root=str(root))
+    st = read_state(str(SAMPLES / "misc"))
+    r = analyze(st, lookup("mips"), DEBIAN, root=str(root))
     assert not r.usable and r.entry is None
     f = r.problems[0]
     assert (f.check, f.fix) == ("binfmt.handler", "podrepro binfmt register mips")
@@ -203,7 +221,7 @@ def test_handler_disabled(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "debian-bookworm")
     entry = d / "qemu-mips64el"
     entry.write_text(entry.read_text().replace("enabled", "disabled", 1))
-    r = binfmt.analyze(binfmt.read_state(str(d)), lookup("mips64el"), DEBIAN, root=str(root))
+    r = analyze(read_state(str(d)), lookup("mips64el"), DEBIAN, root=str(root))
     assert not r.usable and [e.name for e in r.matching] == ["qemu-mips64el"]
     assert r.problems[0].message == "mips64el: handler qemu-mips64el is disabled"
     assert r.problems[0].fix == "podrepro binfmt register mips64el"
@@ -213,7 +231,7 @@ def test_interpreter_missing_without_f_fails(tmp_path: Path, root: Path) -> None
     d = tree(tmp_path, "debian-bookworm")
     set_field(d / "qemu-arm", "flags:", "P")
     (root / "usr/bin/qemu-arm-static").unlink()  # the symlink now dangles
-    r = binfmt.analyze(binfmt.read_state(str(d)), lookup("arm"), DEBIAN, root=str(root))
+    r = analyze(read_state(str(d)), lookup("arm"), DEBIAN, root=str(root))
     f = by_check(r.problems)
     assert not r.usable and "missing" in f["binfmt.interpreter"].message
     assert f["binfmt.interpreter"].fix == "sudo apt-get install -y qemu-user-static && podrepro binfmt register arm"
@@ -222,8 +240,8 @@ def test_interpreter_missing_without_f_fails(tmp_path: Path, root: Path) -> None
 
 def test_interpreter_missing_with_f_still_runs(root: Path) -> None:
     (root / "usr/bin/qemu-arm-static").unlink()
-    st = binfmt.read_state(str(SAMPLES / "debian-bookworm"))
-    r = binfmt.analyze(st, lookup("arm"), DEBIAN, root=str(root))
+    st = read_state(str(SAMPLES / "debian-bookworm"))
+    r = analyze(st, lookup("arm"), DEBIAN, root=str(root))
     assert r.usable  # the kernel holds the file it opened at registration (flag F)
     assert by_check(r.findings)["binfmt.interpreter"].severity == "warn"
 
@@ -232,7 +250,7 @@ def test_interpreter_dynamic(tmp_path: Path, root: Path) -> None:
     fake_elf(root / "usr/bin/qemu-arm", interp="/lib64/ld-linux-x86-64.so.2")
     d = tree(tmp_path, "fedora")
     set_field(d / "qemu-arm", "interpreter", "/usr/bin/qemu-arm")
-    r = binfmt.analyze(binfmt.read_state(str(d)), lookup("arm"), FEDORA, root=str(root))
+    r = analyze(read_state(str(d)), lookup("arm"), FEDORA, root=str(root))
     f = by_check(r.problems)["binfmt.interpreter"]
     assert not r.usable and "dynamically linked" in f.message
     assert f.fix == "sudo dnf install -y qemu-user-static && podrepro binfmt register arm"
@@ -242,14 +260,14 @@ def test_interpreter_not_elf(tmp_path: Path, root: Path) -> None:
     (root / "usr/bin/qemu-wrapper").write_text("#!/bin/sh\nexec qemu-arm \"$@\"\n")
     d = tree(tmp_path, "fedora")
     set_field(d / "qemu-arm", "interpreter", "/usr/bin/qemu-wrapper")
-    r = binfmt.analyze(binfmt.read_state(str(d)), lookup("arm"), FEDORA, root=str(root))
+    r = analyze(read_state(str(d)), lookup("arm"), FEDORA, root=str(root))
     assert not r.usable and "not an ELF" in by_check(r.problems)["binfmt.interpreter"].message
 
 
 def test_flag_f_missing(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "fedora")
     set_field(d / "qemu-riscv64", "flags:", "")
-    r = binfmt.analyze(binfmt.read_state(str(d)), lookup("riscv64"), FEDORA, root=str(root))
+    r = analyze(read_state(str(d)), lookup("riscv64"), FEDORA, root=str(root))
     f = by_check(r.findings)
     assert not r.usable and f["binfmt.flag-f"].severity == "fail"
     assert f["binfmt.flag-f"].fix == "podrepro binfmt register riscv64"
@@ -267,8 +285,8 @@ def _add_podrepro_arm(d: Path, flags: str = "POCF", interp: str = "/usr/bin/qemu
 def test_shadowing_newest_wins(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "fedora")
     _add_podrepro_arm(d)
-    st = binfmt.read_state(str(d), order=["qemu-arm", "podrepro-arm"])
-    r = binfmt.analyze(st, lookup("arm"), FEDORA, root=str(root))
+    st = read_state(str(d), order=["qemu-arm", "podrepro-arm"])
+    r = analyze(st, lookup("arm"), FEDORA, root=str(root))
     assert r.usable and r.entry is not None and r.entry.name == "podrepro-arm"
     assert [e.name for e in r.matching] == ["podrepro-arm", "qemu-arm"]
     sh = by_check(r.findings)["binfmt.shadowing"]
@@ -276,8 +294,8 @@ def test_shadowing_newest_wins(tmp_path: Path, root: Path) -> None:
     assert "binfmt.flag-c" not in by_check(r.findings)
 
     # registered the other way round, the distro's F-only entry wins and podrepro's is useless
-    st = binfmt.read_state(str(d), order=["podrepro-arm", "qemu-arm"])
-    r = binfmt.analyze(st, lookup("arm"), FEDORA, root=str(root))
+    st = read_state(str(d), order=["podrepro-arm", "qemu-arm"])
+    r = analyze(st, lookup("arm"), FEDORA, root=str(root))
     assert r.entry is not None and r.entry.name == "qemu-arm"
     assert by_check(r.findings)["binfmt.shadowing"].fix == "podrepro binfmt unregister arm"
 
@@ -287,13 +305,13 @@ def test_shadowing_with_different_masks_says_shadows(tmp_path: Path, root: Path)
     a = lookup("arm")
     (d / "arm-any").write_text(f"enabled\ninterpreter /usr/bin/qemu-arm-static\nflags: F\noffset 0\n"
                                f"magic {a.magic[:19].hex()}\n")
-    st = binfmt.read_state(str(d), order=["qemu-arm", "arm-any"])
-    r = binfmt.analyze(st, a, FEDORA, root=str(root))
+    st = read_state(str(d), order=["qemu-arm", "arm-any"])
+    r = analyze(st, a, FEDORA, root=str(root))
     assert "arm-any shadows qemu-arm" in by_check(r.findings)["binfmt.shadowing"].message
 
 
 def test_native_arch_needs_nothing() -> None:
-    r = binfmt.analyze(binfmt.read_state(str(SAMPLES / "misc")), lookup("i386"), DEBIAN)
+    r = analyze(read_state(str(SAMPLES / "misc")), lookup("i386"), DEBIAN)
     assert r.usable and r.entry is None and "natively" in r.findings[0].message
 
 
@@ -301,13 +319,13 @@ def test_native_arch_needs_nothing() -> None:
 
 
 def test_elf_is_static(tmp_path: Path) -> None:
-    assert binfmt.elf_is_static(fake_elf(tmp_path / "s").read_bytes())
-    assert not binfmt.elf_is_static(fake_elf(tmp_path / "d", interp="/lib/ld.so").read_bytes())
+    assert elf_is_static(fake_elf(tmp_path / "s").read_bytes())
+    assert not elf_is_static(fake_elf(tmp_path / "d", interp="/lib/ld.so").read_bytes())
     for a in ARCHES:
         if elfprobe.supported(a):
-            assert binfmt.elf_is_static(elfprobe.build(a))
+            assert elf_is_static(elfprobe.build(a))
     with pytest.raises(ValueError):
-        binfmt.elf_is_static(b"#!/bin/sh\n" + bytes(100))
+        elf_is_static(b"#!/bin/sh\n" + bytes(100))
 
 
 def test_absolute_symlinks_resolve_inside_root(tmp_path: Path) -> None:
@@ -315,9 +333,9 @@ def test_absolute_symlinks_resolve_inside_root(tmp_path: Path) -> None:
     fake_elf(r / "opt/qemu/qemu-arm")
     (r / "usr/bin").mkdir(parents=True)
     (r / "usr/bin/qemu-arm-static").symlink_to("/opt/qemu/qemu-arm")
-    info = binfmt.inspect_interpreter("/usr/bin/qemu-arm-static", str(r))
+    info = inspect_interpreter("/usr/bin/qemu-arm-static", str(r))
     assert info.exists and info.static and info.resolved == "/opt/qemu/qemu-arm"
-    assert not binfmt.inspect_interpreter("/nope", str(r)).exists
+    assert not inspect_interpreter("/nope", str(r)).exists
 
 
 # --- register lines and commands ------------------------------------------------------------------
@@ -332,23 +350,23 @@ ARM_LINE = (
 
 
 def test_register_line_exact() -> None:
-    assert binfmt.register_line(lookup("arm"), "/usr/bin/qemu-arm-static", "FPC") == ARM_LINE
-    assert binfmt.register_line(lookup("armel"), "/usr/bin/qemu-arm-static", "FPC") == ARM_LINE
+    assert register_line(lookup("arm"), "/usr/bin/qemu-arm-static", "FPC") == ARM_LINE
+    assert register_line(lookup("armel"), "/usr/bin/qemu-arm-static", "FPC") == ARM_LINE
     with pytest.raises(ValueError):
-        binfmt.register_line(lookup("arm"), "/odd:path", "F")
+        register_line(lookup("arm"), "/odd:path", "F")
     with pytest.raises(ValueError):
-        binfmt.register_line(lookup("i386"), "/x", "F")
+        register_line(lookup("i386"), "/x", "F")
 
 
 @pytest.mark.parametrize("arch", EMULATED, ids=lambda a: a.alias)
 def test_register_line_roundtrips_and_matches(arch: Arch) -> None:
-    e = binfmt.parse_register_line(binfmt.register_line(arch, f"/usr/bin/qemu-{arch.qemu}-static", "FC"))
+    e = parse_register_line(register_line(arch, f"/usr/bin/qemu-{arch.qemu}-static", "FC"))
     assert (e.name, e.magic, e.mask, e.flags) == (arch.binfmt_name, arch.magic, arch.mask, "FC")
     assert e.matches(elfprobe.header(arch))
 
 
 def test_fedora_binfmt_d_files_parse_and_match() -> None:
-    files = binfmt.read_binfmt_d(str(SAMPLES / "fedora-binfmt.d"))
+    files = read_binfmt_d(str(SAMPLES / "fedora-binfmt.d"))
     arm = files["qemu-arm-static.conf"]
     assert arm.name == "qemu-arm" and arm.flags == "F" and arm.interpreter == "/usr/bin/qemu-arm-static"
     assert arm.magic == lookup("arm").magic  # "\x7fELF" literal letters decoded like the kernel
@@ -357,20 +375,20 @@ def test_fedora_binfmt_d_files_parse_and_match() -> None:
 
 
 def test_preserve_argv0_rule() -> None:
-    f = binfmt.preserve_argv0_supported
+    f = preserve_argv0_supported
     assert f("/usr/libexec/qemu-binfmt/arm-binfmt-P", None, None)      # Debian's name-based hack
     assert f("/usr/bin/qemu-arm-static", (7, 2), (6, 1))
     assert not f("/usr/bin/qemu-arm-static", (5, 2), (6, 1))          # qemu too old
     assert not f("/usr/bin/qemu-arm-static", (7, 2), (5, 10))         # kernel lacks AT_FLAGS bit
     assert not f("/usr/bin/qemu-arm-static", None, (6, 1))
-    assert binfmt.build_flags(True) == "FPC" and binfmt.build_flags(False) == "FC"
-    assert binfmt.parse_qemu_version("qemu-arm version 7.2.22 (Debian 1:7.2+dfsg-7)") == (7, 2)
-    assert binfmt.parse_kernel_version("6.18.44-fc-v782") == (6, 18)
+    assert build_flags(True) == "FPC" and build_flags(False) == "FC"
+    assert parse_qemu_version("qemu-arm version 7.2.22 (Debian 1:7.2+dfsg-7)") == (7, 2)
+    assert parse_kernel_version("6.18.44-fc-v782") == (6, 18)
 
 
 def test_register_commands_exact_argv() -> None:
     arm = lookup("arm")
-    cmds = binfmt.register_commands(arm, ARM_LINE, directory="/proc/sys/fs/binfmt_misc",
+    cmds = register_commands(arm, ARM_LINE, directory="/proc/sys/fs/binfmt_misc",
                                     binfmt_d="/etc/binfmt.d", prefix=("sudo",))
     assert [c.argv for c in cmds] == [
         ("sudo", "tee", "/proc/sys/fs/binfmt_misc/register"),
@@ -381,25 +399,25 @@ def test_register_commands_exact_argv() -> None:
     assert cmds[2].input is not None and cmds[2].input.endswith((ARM_LINE + "\n").encode())
     assert cmds[2].input.startswith(b"# podrepro binfmt register arm")
     assert cmds[1].input is None
-    no_persist = binfmt.register_commands(arm, ARM_LINE, directory="/b", binfmt_d=None)
+    no_persist = register_commands(arm, ARM_LINE, directory="/b", binfmt_d=None)
     assert [c.argv for c in no_persist] == [("tee", "/b/register")]
 
 
 def test_unregister_commands_exact_argv_and_refusals() -> None:
-    cmds = binfmt.unregister_commands("podrepro-arm", "/etc/binfmt.d/zz-podrepro-arm.conf",
+    cmds = unregister_commands("podrepro-arm", "/etc/binfmt.d/zz-podrepro-arm.conf",
                                       directory="/proc/sys/fs/binfmt_misc", prefix=("sudo",))
     assert [(c.argv, c.input) for c in cmds] == [
         (("sudo", "tee", "/proc/sys/fs/binfmt_misc/podrepro-arm"), b"-1\n"),
         (("sudo", "rm", "-f", "/etc/binfmt.d/zz-podrepro-arm.conf"), None),
     ]
     with pytest.raises(ValueError):
-        binfmt.unregister_commands("qemu-arm", None, directory="/b")
+        unregister_commands("qemu-arm", None, directory="/b")
     with pytest.raises(ValueError):
-        binfmt.unregister_commands(None, "/usr/lib/binfmt.d/qemu-arm.conf", directory="/b")
+        unregister_commands(None, "/usr/lib/binfmt.d/qemu-arm.conf", directory="/b")
 
 
 def test_command_display_is_copy_pasteable() -> None:
-    c = binfmt.tee("/proc/sys/fs/binfmt_misc/register", ARM_LINE + "\n", ("sudo",))
+    c = tee("/proc/sys/fs/binfmt_misc/register", ARM_LINE + "\n", ("sudo",))
     shown = c.display()
     assert shown == f"printf '%s\\n' '{ARM_LINE}' | sudo tee /proc/sys/fs/binfmt_misc/register >/dev/null"
     # and the shell really produces the bytes we would feed
@@ -418,8 +436,8 @@ def facts(d: Path, root: Path, binfmt_d: Path | None, *, prefix: tuple[str, ...]
 
 def test_plan_nothing_when_usable(root: Path, tmp_path: Path) -> None:
     d = SAMPLES / "debian-bookworm"
-    plans = binfmt.plan_register([lookup("arm"), lookup("armel"), lookup("i386")],
-                                 binfmt.read_state(str(d)), DEBIAN, facts(d, root, tmp_path))
+    plans = plan_register([lookup("arm"), lookup("armel"), lookup("i386")],
+                                 read_state(str(d)), DEBIAN, facts(d, root, tmp_path))
     assert len(plans) == 1  # arm and armel share qemu-arm; i386 is native
     p = plans[0]
     assert (p.action, p.arches, p.name, p.commands) == ("nothing", ("arm", "armel"), "podrepro-arm", ())
@@ -431,9 +449,9 @@ def test_plan_register_when_disabled(tmp_path: Path, root: Path) -> None:
     e = d / "qemu-mips64el"
     e.write_text(e.read_text().replace("enabled", "disabled", 1))
     bd = tmp_path / "binfmt.d"
-    (p,) = binfmt.plan_register([lookup("mips64el")], binfmt.read_state(str(d)), DEBIAN,
+    (p,) = plan_register([lookup("mips64el")], read_state(str(d)), DEBIAN,
                                 facts(d, root, bd, prefix=("sudo",)))
-    line = binfmt.register_line(lookup("mips64el"), "/usr/bin/qemu-mips64el-static", "FPC")
+    line = register_line(lookup("mips64el"), "/usr/bin/qemu-mips64el-static", "FPC")
     assert (p.action, p.line, p.reason) == ("register", line, "handler qemu-mips64el is disabled")
     assert [c.argv for c in p.commands] == [
         ("sudo", "tee", f"{d}/register"),
@@ -445,32 +463,32 @@ def test_plan_register_when_disabled(tmp_path: Path, root: Path) -> None:
 
 def test_plan_force_adds_own_once(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "fedora")
-    st = binfmt.read_state(str(d))
-    (p,) = binfmt.plan_register([lookup("arm")], st, FEDORA, facts(d, root, None), force=True)
+    st = read_state(str(d))
+    (p,) = plan_register([lookup("arm")], st, FEDORA, facts(d, root, None), force=True)
     assert p.action == "register" and p.reason == "forced (--force)"
     assert [c.argv for c in p.commands] == [("tee", f"{d}/register")]
     # once podrepro's own entry is the newest usable one, --force changes nothing
     _add_podrepro_arm(d)
-    st = binfmt.read_state(str(d), order=["qemu-arm", "podrepro-arm"])
-    (p,) = binfmt.plan_register([lookup("arm")], st, FEDORA, facts(d, root, None), force=True)
+    st = read_state(str(d), order=["qemu-arm", "podrepro-arm"])
+    (p,) = plan_register([lookup("arm")], st, FEDORA, facts(d, root, None), force=True)
     assert p.action == "nothing" and "podrepro-arm is already registered" in p.reason
 
 
 def test_plan_replaces_own_broken_entry(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "misc")
     _add_podrepro_arm(d, interp="/usr/bin/qemu-arm-gone", flags="OC")
-    (p,) = binfmt.plan_register([lookup("arm")], binfmt.read_state(str(d)), DEBIAN, facts(d, root, None))
+    (p,) = plan_register([lookup("arm")], read_state(str(d)), DEBIAN, facts(d, root, None))
     assert p.action == "replace"
     assert [(c.argv, c.input) for c in p.commands] == [
         (("tee", f"{d}/podrepro-arm"), b"-1\n"),
-        (("tee", f"{d}/register"), (binfmt.register_line(lookup("arm"), "/usr/bin/qemu-arm-static", "FPC") + "\n").encode()),
+        (("tee", f"{d}/register"), (register_line(lookup("arm"), "/usr/bin/qemu-arm-static", "FPC") + "\n").encode()),
     ]
 
 
 def test_plan_reenables_own_disabled_entry(tmp_path: Path, root: Path) -> None:
     d = tree(tmp_path, "misc")
     _add_podrepro_arm(d, enabled=False)
-    (p,) = binfmt.plan_register([lookup("arm")], binfmt.read_state(str(d)), DEBIAN, facts(d, root, None))
+    (p,) = plan_register([lookup("arm")], read_state(str(d)), DEBIAN, facts(d, root, None))
     assert p.action == "enable"
     assert [(c.argv, c.input) for c in p.commands] == [(("tee", f"{d}/podrepro-arm"), b"1\n")]
 
@@ -478,12 +496,12 @@ def test_plan_reenables_own_disabled_entry(tmp_path: Path, root: Path) -> None:
 def test_plan_mounts_and_enables_first(tmp_path: Path, root: Path) -> None:
     empty = tmp_path / "bm"
     empty.mkdir()
-    (p,) = binfmt.plan_register([lookup("arm")], binfmt.read_state(str(empty)), DEBIAN,
+    (p,) = plan_register([lookup("arm")], read_state(str(empty)), DEBIAN,
                                 facts(empty, root, None, prefix=("sudo",)))
     assert p.commands[0].argv == ("sudo", "mount", "-t", "binfmt_misc", "binfmt_misc", str(empty))
     d = tree(tmp_path, "misc")
     (d / "status").write_text("disabled\n")
-    (p,) = binfmt.plan_register([lookup("arm")], binfmt.read_state(str(d)), DEBIAN, facts(d, root, None))
+    (p,) = plan_register([lookup("arm")], read_state(str(d)), DEBIAN, facts(d, root, None))
     assert (p.commands[0].argv, p.commands[0].input) == (("tee", f"{d}/status"), b"1\n")
 
 
@@ -495,7 +513,7 @@ def test_plan_mounts_and_enables_first(tmp_path: Path, root: Path) -> None:
 def test_plan_without_qemu_says_how_to_install(tmp_path: Path, distro: Distro, install: str) -> None:
     d = SAMPLES / "misc"
     with pytest.raises(HostNotReady) as ei:
-        binfmt.plan_register([lookup("s390x")], binfmt.read_state(str(d)), distro,
+        plan_register([lookup("s390x")], read_state(str(d)), distro,
                              facts(d, tmp_path / "emptyroot", None))
     assert "no static qemu-s390x" in ei.value.message and ei.value.hint == install
 
@@ -503,9 +521,9 @@ def test_plan_without_qemu_says_how_to_install(tmp_path: Path, distro: Distro, i
 def test_dynamic_qemu_is_not_used_for_registration(root: Path) -> None:
     fake_elf(root / "usr/bin/qemu-arm-static", interp="/lib/ld.so")
     (root / "usr/libexec/qemu-binfmt/arm-binfmt-P").unlink()
-    assert binfmt.find_static_qemu("arm", which=lambda _n: None, root=str(root)) is None
+    assert find_static_qemu("arm", which=lambda _n: None, root=str(root)) is None
     fake_elf(root / "usr/libexec/qemu-binfmt/arm-binfmt-P")
-    assert binfmt.find_static_qemu("arm", which=lambda _n: None, root=str(root)) == \
+    assert find_static_qemu("arm", which=lambda _n: None, root=str(root)) == \
         "/usr/libexec/qemu-binfmt/arm-binfmt-P"
 
 
@@ -516,8 +534,8 @@ def test_plan_unregister_only_own(tmp_path: Path) -> None:
     (bd / "zz-podrepro-arm.conf").write_text(ARM_LINE + "\n")
     (bd / "qemu-arm.conf").write_text("not ours\n")
     _add_podrepro_arm(d)
-    st = binfmt.read_state(str(d))
-    plans = binfmt.plan_unregister(list(ARCHES), st, facts(d, tmp_path, bd))
+    st = read_state(str(d))
+    plans = plan_unregister(list(ARCHES), st, facts(d, tmp_path, bd))
     acting = [p for p in plans if p.commands]
     assert [p.name for p in acting] == ["podrepro-arm"] and acting[0].arches == ("arm", "armel")
     assert [c.argv for c in acting[0].commands] == [
@@ -527,10 +545,10 @@ def test_plan_unregister_only_own(tmp_path: Path) -> None:
 
 
 def test_privilege_prefix() -> None:
-    assert binfmt.privilege_prefix(0, lambda _n: None) == ()
-    assert binfmt.privilege_prefix(1000, lambda n: f"/usr/bin/{n}") == ("sudo",)
+    assert privilege_prefix(0, lambda _n: None) == ()
+    assert privilege_prefix(1000, lambda n: f"/usr/bin/{n}") == ("sudo",)
     with pytest.raises(HostNotReady) as ei:
-        binfmt.privilege_prefix(1000, lambda _n: None)
+        privilege_prefix(1000, lambda _n: None)
     assert "sudo is not installed" in ei.value.message and ei.value.hint and "root" in ei.value.hint
 
 
@@ -542,9 +560,9 @@ def test_execute_feeds_input_and_stops_at_first_failure() -> None:
         rc = 1 if argv[-1].endswith("register") else 0
         return subprocess.CompletedProcess(argv, rc, b"", b"tee: /b/register: Invalid argument\n")
 
-    binfmt.execute([Command(("mkdir", "-p", "/x"))], run=run)
+    execute([Command(("mkdir", "-p", "/x"))], run=run)
     with pytest.raises(PodreproError) as ei:
-        binfmt.execute([binfmt.tee("/b/register", "L\n"), Command(("rm", "-f", "/y"))], run=run)
+        execute([tee("/b/register", "L\n"), Command(("rm", "-f", "/y"))], run=run)
     assert "Invalid argument" in ei.value.message
     assert calls == [(["mkdir", "-p", "/x"], None), (["tee", "/b/register"], b"L\n")]
 
@@ -561,20 +579,20 @@ def test_execute_feeds_input_and_stops_at_first_failure() -> None:
 def test_detect_distro(tmp_path: Path, text: str, family: str, cmd: str) -> None:
     p = tmp_path / "os-release"
     p.write_text(text)
-    d = binfmt.detect_distro(str(p), root=True)
+    d = detect_distro(str(p), root=True)
     assert d.family == family and d.install("debian-archive-keyring") == cmd
-    assert binfmt.detect_distro(str(p), root=False).install("podman").startswith("sudo ")
-    assert binfmt.detect_distro(str(tmp_path / "none")).family == "unknown"
+    assert detect_distro(str(p), root=False).install("podman").startswith("sudo ")
+    assert detect_distro(str(tmp_path / "none")).family == "unknown"
 
 
 # --- ensure_handler -----------------------------------------------------------------------------------
 
 
 def test_ensure_handler(tmp_path: Path) -> None:
-    assert binfmt.ensure_handler(lookup("i386"), directory=str(tmp_path)) is None
+    assert ensure_handler(lookup("i386"), directory=str(tmp_path)) is None
     d = tree(tmp_path, "misc")
     with pytest.raises(HostNotReady) as ei:
-        binfmt.ensure_handler(lookup("mips"), directory=str(d))
+        ensure_handler(lookup("mips"), directory=str(d))
     assert ei.value.hint == "run: podrepro binfmt register mips"
     assert "no binfmt_misc handler for mips" in ei.value.message
     # usable: a static interpreter at an absolute host path, flags F
@@ -582,7 +600,7 @@ def test_ensure_handler(tmp_path: Path) -> None:
     a = lookup("mips")
     (d / "qemu-mipsel").write_text(f"enabled\ninterpreter {qemu}\nflags: F\noffset 0\n"
                                    f"magic {a.magic.hex()}\nmask {a.mask.hex()}\n")
-    r = binfmt.ensure_handler(a, directory=str(d))
+    r = ensure_handler(a, directory=str(d))
     assert r is not None and r.usable and r.entry is not None and r.entry.name == "qemu-mipsel"
 
 
@@ -590,15 +608,15 @@ def test_ensure_handler_interactive_declined(tmp_path: Path, monkeypatch: pytest
     d = tree(tmp_path, "misc")
     qemu = fake_elf(tmp_path / "bin" / "qemu-arm-static")
     monkeypatch.setenv("PATH", f"{qemu.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.setenv(binfmt.ENV_BINFMT_D, str(tmp_path / "bd"))
+    monkeypatch.setenv(ENV_BINFMT_D, str(tmp_path / "bd"))
     asked: list[str] = []
 
     def no(q: str) -> bool:
         asked.append(q)
         return False
 
-    monkeypatch.setattr(binfmt, "privilege_prefix", lambda euid, which: ())
+    monkeypatch.setattr(binfmt_register, "privilege_prefix", lambda euid, which: ())
     with pytest.raises(HostNotReady):
-        binfmt.ensure_handler(lookup("arm"), confirm=no, directory=str(d))
+        ensure_handler(lookup("arm"), confirm=no, directory=str(d))
     assert len(asked) == 1 and f"tee {d}/register" in asked[0] and str(qemu) in asked[0]
     assert not (d / "podrepro-arm").exists()

@@ -15,9 +15,9 @@ import pytest
 
 from podrepro import host
 from podrepro.arches import lookup
-from podrepro.binfmt import Distro, Finding
 from podrepro.cli.main import run_cli
 from podrepro.engine.info import PodmanInfo
+from podrepro.findings import Distro, Finding
 from podrepro.host import DoctorEnv
 
 SAMPLES = Path(__file__).parent / "samples" / "binfmt"
@@ -280,7 +280,6 @@ def test_cli_doctor_without_podman_or_binfmt(tmp_path: Path, monkeypatch: pytest
 
 def test_cli_register_refuses_without_tty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from podrepro import binfmt
     from tests.unit.test_binfmt import fake_elf
 
     d = tmp_path / "bm"
@@ -289,7 +288,9 @@ def test_cli_register_refuses_without_tty(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PATH", f"{qemu.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("PODREPRO_BINFMT_DIR", str(d))
     monkeypatch.setenv("PODREPRO_BINFMT_D", str(tmp_path / "binfmt.d"))
-    monkeypatch.setattr(binfmt, "privilege_prefix", lambda euid, which: ())
+    from podrepro.binfmt import register as binfmt_register
+
+    monkeypatch.setattr(binfmt_register, "privilege_prefix", lambda euid, which: ())
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - closed by pytest's teardown
     assert run_cli(["binfmt", "register", "mips"]) == 1
     out, err = capsys.readouterr()

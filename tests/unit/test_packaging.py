@@ -37,6 +37,9 @@ def test_wheel_contains_containerfiles_and_command(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for cf in (REPO / "containerfiles").glob("*.Containerfile"):
         assert f"podrepro/containerfiles/{cf.name}" in names
+    # every module of every subpackage (pyproject.toml lists the packages one by one)
+    for py in (REPO / "podrepro").rglob("*.py"):
+        assert py.relative_to(REPO).as_posix() in names, py
     # the command: a script whose '#!python' line the installer rewrites (not an entry point)
     script = next(n for n in names if n.endswith(".data/scripts/podrepro"))
     text = zipfile.ZipFile(wheel).read(script).decode()

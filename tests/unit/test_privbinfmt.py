@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from podrepro import binfmt, elfprobe, privbinfmt
+from podrepro import elfprobe, privbinfmt
 from podrepro.arches import lookup
-from podrepro.binfmt import Distro
+from podrepro.binfmt.lines import parse_register_line, register_line
+from podrepro.binfmt.qemu import kernel_supported
 from podrepro.engine import info
 from podrepro.errors import HostNotReady, UsageError
+from podrepro.findings import Distro
 from podrepro.paths import Paths
 
 MIPS64EL = lookup("mips64el")
@@ -57,7 +59,7 @@ def _which(*present: str) -> Any:
     ("6.6.30-1-amd64", False), ("6.1.0-28-amd64", False), ("5.15.0", False), ("weird", False),
 ])
 def test_kernel_supported(release: str, ok: bool) -> None:
-    assert privbinfmt.kernel_supported(release) is ok
+    assert kernel_supported(release) is ok
 
 
 def _never() -> bool:
@@ -205,8 +207,8 @@ def test_podman_args() -> None:
     assert ep[:2] == ["/dev/.podrepro/binfmt-shim", "-r"]
     assert ep[3:] == ["-u", "1000", "-g", "1001", "--"]
     line = ep[2]
-    assert line == binfmt.register_line(MIPS64EL, "/dev/.podrepro/qemu-mips64el-static", "FPC")
-    entry = binfmt.parse_register_line(line)
+    assert line == register_line(MIPS64EL, "/dev/.podrepro/qemu-mips64el-static", "FPC")
+    entry = parse_register_line(line)
     assert entry.interpreter == "/dev/.podrepro/qemu-mips64el-static" and entry.flags == "FPC"
     assert entry.matches(elfprobe.header(MIPS64EL)) and not entry.matches(elfprobe.header(ARM))
 
@@ -326,7 +328,7 @@ def test_runtime_wrapper_file(paths: Paths) -> None:
     text = w.read_text()
     assert text.startswith("#!/venv/bin/python3 -I\nCONFIG = {")
     config = json.loads(text.splitlines()[1].removeprefix("CONFIG = "))
-    assert config["lines"] == [binfmt.register_line(ARM, "/dev/.podrepro/qemu-arm-static", "FPC")]
+    assert config["lines"] == [register_line(ARM, "/dev/.podrepro/qemu-arm-static", "FPC")]
     assert config["mounts"][1] == ["/usr/bin/qemu-arm-static", "/dev/.podrepro/qemu-arm-static"]
     assert w.stat().st_mode & 0o777 == 0o755
     assert privbinfmt.ensure_runtime_wrapper(paths, ARM, **kw) == w           # same content, same file
