@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["ok", "info", "warn", "fail"]
-SEVERITIES: tuple[Severity, ...] = ("ok", "info", "warn", "fail")
 
 
 @dataclass(frozen=True)

@@ -158,9 +158,10 @@ def _verify(arches: list[Arch], plans: list[Plan]) -> None:
     from podrepro.binfmt.analysis import analyze
     from podrepro.binfmt.state import read_state
     from podrepro.cli.output import echo
+    from podrepro.doctor.env import DoctorEnv
+    from podrepro.doctor.probe import run_probe
     from podrepro.errors import HostNotReady
     from podrepro.findings import detect_distro
-    from podrepro.host import DoctorEnv, run_probe
 
     changed = {a for p in plans if p.commands for a in p.arches}
     if not changed:

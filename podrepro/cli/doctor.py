@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def doctor_cmd(
         names: Annotated[list[str] | None, typer.Argument(
             help="Only these architectures (any spelling); default: all.", show_default=False)] = None,
-        json_: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema: podrepro.host).")] = False,
+        json_: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema: podrepro.doctor.report).")] = False,
         no_probe: Annotated[bool, typer.Option("--no-probe", help="Do not execute the tiny probe binaries.")] = False,
     ) -> None:
         """Check podman, rootless setup, tools and binfmt_misc handlers; print each problem with its fix.
@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
 
         from podrepro.arches import ARCHES, lookup
         from podrepro.cli.output import echo, emit_json
-        from podrepro.host import DoctorEnv, run_doctor
+        from podrepro.doctor.env import DoctorEnv
+        from podrepro.doctor.report import run_doctor
 
         selected = list(dict.fromkeys(lookup(n) for n in names)) if names else list(ARCHES)
         env = DoctorEnv.from_host()
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 def render(report: object) -> str:
     """Human report: one line per finding, its fix indented under it, a verdict at the end."""
-    from podrepro.host import DoctorReport
+    from podrepro.doctor.report import DoctorReport
 
     assert isinstance(report, DoctorReport)
     label = {"ok": "ok", "info": "info", "warn": "WARN", "fail": "FAIL"}

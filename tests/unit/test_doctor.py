@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-from podrepro import host
 from podrepro.arches import lookup
 from podrepro.cli.main import run_cli
+from podrepro.doctor import checks as doctor_checks
+from podrepro.doctor import env as doctor_env
+from podrepro.doctor import report as doctor_report
+from podrepro.doctor.env import DoctorEnv
 from podrepro.engine.info import PodmanInfo
 from podrepro.findings import Distro, Finding
-from podrepro.host import DoctorEnv
 
 SAMPLES = Path(__file__).parent / "samples" / "binfmt"
 DEBIAN = Distro("debian", "debian", root=False)
@@ -82,12 +84,12 @@ def make_env(hroot: Path, tmp_path: Path, **kw: Any) -> DoctorEnv:
     return dataclasses.replace(base, **kw)
 
 
-def checks(report: host.DoctorReport) -> dict[str, Finding]:
+def checks(report: doctor_report.DoctorReport) -> dict[str, Finding]:
     return {f"{f.check}:{f.arch}" if f.arch else f.check: f for f in report.findings}
 
 
 def test_all_good_exits_zero(hroot: Path, tmp_path: Path) -> None:
-    rep = host.run_doctor([lookup("arm"), lookup("mips"), lookup("i386")], make_env(hroot, tmp_path), DEBIAN)
+    rep = doctor_report.run_doctor([lookup("arm"), lookup("mips"), lookup("i386")], make_env(hroot, tmp_path), DEBIAN)
     c = checks(rep)
     assert rep.ok and rep.exit_code == 0, [f for f in rep.findings if f.severity == "fail"]
     assert c["podman"].message == "podman 4.3.1" and c["oci-runtime"].severity == "ok"
@@ -107,7 +109,7 @@ def test_no_podman_and_no_binfmt_mount(hroot: Path, tmp_path: Path) -> None:
     empty = tmp_path / "binfmt_misc"
     empty.mkdir()
     env = make_env(hroot, tmp_path, binfmt_dir=str(empty), which=lambda n: None)
-    rep = host.run_doctor([lookup("mips")], env, FEDORA)
+    rep = doctor_report.run_doctor([lookup("mips")], env, FEDORA)
     c = checks(rep)
     assert rep.exit_code == 1
     assert c["podman"].severity == "fail" and c["podman"].fix == "sudo dnf install -y podman"
@@ -119,7 +121,7 @@ def test_no_podman_and_no_binfmt_mount(hroot: Path, tmp_path: Path) -> None:
 
 def test_podman_info_failure_is_a_fail_line(hroot: Path, tmp_path: Path) -> None:
     env = make_env(hroot, tmp_path, run=fake_run(rc=125, stderr=b"Error: cannot find newuidmap: uidmap\n"))
-    c = checks(host.run_doctor([], env, DEBIAN))
+    c = checks(doctor_report.run_doctor([], env, DEBIAN))
     assert c["podman"].severity == "fail" and "cannot find newuidmap" in c["podman"].message
     assert c["podman"].fix == "sudo apt-get install -y uidmap"
 
@@ -128,7 +130,7 @@ def test_crun_on_hybrid_cgroups(hroot: Path, tmp_path: Path) -> None:
     info = json.loads(json.dumps(PODMAN_INFO))
     info["host"]["ociRuntime"]["name"] = "crun"
     env = make_env(hroot, tmp_path, run=fake_run(info), which=lambda n: "/usr/bin/x" if n != "runc" else None)
-    c = checks(host.run_doctor([], env, DEBIAN))
+    c = checks(doctor_report.run_doctor([], env, DEBIAN))
     conf = tmp_path / "home/.config/containers/containers.conf"
     assert c["cgroup"].message == "cgroups hybrid"
     assert c["oci-runtime"].severity == "fail"
@@ -141,20 +143,20 @@ def test_crun_on_hybrid_cgroups(hroot: Path, tmp_path: Path) -> None:
 
     assert tomllib.loads(conf.read_text())["engine"]["runtime"] == "runc"
     # an existing file gets the edit spelled out instead of being overwritten
-    c = checks(host.run_doctor([], env, DEBIAN))
+    c = checks(doctor_report.run_doctor([], env, DEBIAN))
     assert c["oci-runtime"].fix is not None and c["oci-runtime"].fix.endswith(
         f"edit {conf}: in its [engine] table set runtime = \"runc\", cgroup_manager = \"cgroupfs\", "
         "events_logger = \"file\"")
     # crun on pure cgroup2 is fine
     (tmp_path / "mountinfo").write_text(V2)
-    c = checks(host.run_doctor([], env, DEBIAN))
+    c = checks(doctor_report.run_doctor([], env, DEBIAN))
     assert c["cgroup"].message == "cgroups v2" and c["oci-runtime"].severity == "ok"
 
 
 def test_vfs_storage_warns_with_fix(hroot: Path, tmp_path: Path) -> None:
     info = json.loads(json.dumps(PODMAN_INFO))
     info["store"]["graphDriverName"] = "vfs"
-    rep = host.run_doctor([], make_env(hroot, tmp_path, run=fake_run(info)), DEBIAN)
+    rep = doctor_report.run_doctor([], make_env(hroot, tmp_path, run=fake_run(info)), DEBIAN)
     f = checks(rep)["storage-driver"]
     conf = tmp_path / "home/.config/containers/storage.conf"
     assert f.severity == "warn" and "podman system reset" in f.message
@@ -164,33 +166,33 @@ def test_vfs_storage_warns_with_fix(hroot: Path, tmp_path: Path) -> None:
 
 
 def test_subids(hroot: Path, tmp_path: Path) -> None:
-    c = checks(host.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
+    c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["subuid"].severity == "ok" and c["subgid"].severity == "ok"  # subgid matched by uid 1000
     (hroot / "etc/subuid").write_text("bob:100000:65536\n")
     (hroot / "etc/subgid").write_text("alice:100000:1000\n")
-    c = checks(host.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
+    c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["subuid"].severity == "fail"
     assert c["subuid"].fix == "sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 alice"
     assert c["subgid"].severity == "warn" and "only 1000" in c["subgid"].message
-    assert host.subid_count("a:1:5\na:10:5\nbad\n", "a", 7) == 10
+    assert doctor_env.subid_count("a:1:5\na:10:5\nbad\n", "a", 7) == 10
 
 
 def test_network(hroot: Path, tmp_path: Path) -> None:
     (hroot / "dev/net/tun").unlink()
-    c = checks(host.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
+    c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["network"].severity == "fail" and c["network"].fix is not None
     assert c["network"].fix.startswith("sudo chmod 0666 /dev/net/tun")
     conf = tmp_path / "home/.config/containers/containers.conf"
     conf.parent.mkdir(parents=True)
     conf.write_text('[containers]\nnetns = "host"\n')
-    c = checks(host.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
+    c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["network"].severity == "ok" and "netns" in c["network"].message
 
 
 def test_root_user_gets_warning_not_failure(hroot: Path, tmp_path: Path) -> None:
     info = json.loads(json.dumps(PODMAN_INFO))
     info["host"]["security"]["rootless"] = False
-    rep = host.run_doctor([], make_env(hroot, tmp_path, euid=0, run=fake_run(info)), DEBIAN)
+    rep = doctor_report.run_doctor([], make_env(hroot, tmp_path, euid=0, run=fake_run(info)), DEBIAN)
     c = checks(rep)
     assert c["podman.rootless"].severity == "warn" and c["subuid"].severity == "info"
     assert rep.ok
@@ -201,28 +203,40 @@ def test_selinux(hroot: Path, tmp_path: Path, enforce: str | None, mode: str) ->
     if enforce is not None:
         (hroot / "sys/fs/selinux").mkdir(parents=True)
         (hroot / "sys/fs/selinux/enforce").write_text(enforce)
-    c = checks(host.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
+    c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["selinux"].message.startswith(f"SELinux {mode}")
 
 
 def test_bootstrap_tools_missing(hroot: Path, tmp_path: Path) -> None:
     (hroot / "usr/share/keyrings/debian-archive-keyring.gpg").unlink()
     env = make_env(hroot, tmp_path, which=lambda n: "/usr/bin/podman" if n == "podman" else None)
-    c = checks(host.run_doctor([], env, FEDORA))
+    c = checks(doctor_report.run_doctor([], env, FEDORA))
     assert c["mmdebstrap"].fix == "sudo dnf install -y mmdebstrap"
     assert c["debian-archive-keyring"].fix == "sudo dnf install -y debian-keyring"
 
 
 def test_qemu_missing_for_unusable_arch_fails(hroot: Path, tmp_path: Path) -> None:
     env = make_env(hroot, tmp_path, binfmt_dir=str(SAMPLES / "misc"))
-    c = checks(host.run_doctor([lookup("s390x")], env, DEBIAN))
+    c = checks(doctor_report.run_doctor([lookup("s390x")], env, DEBIAN))
     assert c["qemu-user-static"].severity == "fail"
     assert c["qemu-user-static"].fix == "sudo apt-get install -y qemu-user-static"
     assert c["binfmt.handler:s390x"].fix == "podrepro binfmt register s390x"
 
 
+def test_the_kernel_rule_is_the_one_private_binfmt_uses(hroot: Path, tmp_path: Path) -> None:
+    from podrepro import privbinfmt
+
+    for release, possible in (("6.18.44", True), ("6.6.9", False)):
+        rep = doctor_report.run_doctor([], dataclasses.replace(make_env(hroot, tmp_path), kernel_release=release), DEBIAN)
+        assert ("zero-sudo emulation possible" in checks(rep)["kernel"].message) is possible
+        assert rep.to_dict()["host"]["private_binfmt_possible"] is possible  # type: ignore[index]
+        # --private-binfmt's auto mode decides by the same rule
+        assert privbinfmt.resolve_mode("auto", host_usable=lambda: False, kernel_release=release) == (
+            "private" if possible else "host")
+
+
 def test_probe_failure_makes_arch_unusable(hroot: Path, tmp_path: Path) -> None:
-    rep = host.run_doctor([lookup("arm")], make_env(hroot, tmp_path, run=fake_run(probe_ok=False)), DEBIAN)
+    rep = doctor_report.run_doctor([lookup("arm")], make_env(hroot, tmp_path, run=fake_run(probe_ok=False)), DEBIAN)
     assert rep.exit_code == 1 and rep.probes["arm"] == "failed"
     assert rep.to_dict()["arches"]["arm"]["usable"] is False  # type: ignore[index]
     assert checks(rep)["binfmt.probe:arm"].fix == "podrepro binfmt register arm --force"
@@ -232,26 +246,26 @@ def test_crashing_check_becomes_a_fail_line(hroot: Path, tmp_path: Path, monkeyp
     def boom(env: DoctorEnv) -> list[Finding]:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(host, "check_selinux", boom)
-    rep = host.run_doctor([], make_env(hroot, tmp_path), DEBIAN)
+    monkeypatch.setattr(doctor_checks, "check_selinux", boom)
+    rep = doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN)
     assert checks(rep)["internal"].message == "check selinux crashed: RuntimeError: kaboom"
 
 
 def test_cgroup_version_parser() -> None:
-    assert host.cgroup_version(HYBRID) == "hybrid"
-    assert host.cgroup_version(V2) == "v2"
-    assert host.cgroup_version("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n") == "v1"
-    assert host.cgroup_version("") is None and host.cgroup_version(None) is None
+    assert doctor_env.cgroup_version(HYBRID) == "hybrid"
+    assert doctor_env.cgroup_version(V2) == "v2"
+    assert doctor_env.cgroup_version("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n") == "v1"
+    assert doctor_env.cgroup_version("") is None and doctor_env.cgroup_version(None) is None
 
 
 def test_podman_info_parsing(hroot: Path, tmp_path: Path) -> None:
-    assert host.podman_info(make_env(hroot, tmp_path)) == PodmanInfo(
+    assert doctor_env.podman_info(make_env(hroot, tmp_path)) == PodmanInfo(
         True, "4.3.1", True, "v1", "runc", "overlay")
 
     def timeout(argv: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
         raise subprocess.TimeoutExpired(argv, 60)
 
-    assert "did not answer" in (host.podman_info(make_env(hroot, tmp_path, run=timeout)).error or "")
+    assert "did not answer" in (doctor_env.podman_info(make_env(hroot, tmp_path, run=timeout)).error or "")
 
 
 # --- the CLI: exit codes, no traceback ----------------------------------------------------------
