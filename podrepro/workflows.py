@@ -9,61 +9,39 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from podrepro import images
 from podrepro.arches import Arch, lookup
 from podrepro.config import Config
 from podrepro.engine.podman import Podman
 from podrepro.errors import UsageError
+from podrepro.images.index import Index
+from podrepro.images.recipe import resolve_mirror
+from podrepro.images.target import Target, target
 from podrepro.paths import Paths, get_paths
-from podrepro.profiles import Profile, resolve_profile
+from podrepro.profiles import Profile
 from podrepro.reporting import Confirm, Notify, ReporterFor
 
 if TYPE_CHECKING:
     from podrepro.binfmt.analysis import ArchReport
-
-
-@dataclass(frozen=True)
-class Target:
-    arch: Arch
-    profile: Profile
-    base: images.Recipe
-    recipe: images.Recipe
-    source: images.BaseSource
-
-
-def target(cfg: Config, arch_name: str, profile_name: str | None = None,
-           source: images.BaseSource = images.BaseSource()) -> Target:
-    arch = lookup(arch_name)
-    prof = resolve_profile(profile_name or cfg["profile"], cfg.profiles)
-    suite = images.resolve_suite(arch, cfg["suite"])
-    if arch.alias in ("mips", "mips64el") and suite not in ("bookworm", "bullseye", "buster"):
-        raise UsageError(f"Debian {suite} has no {arch.debian} port; bookworm is the last suite with it",
-                         hint="use --suite bookworm (the default for this architecture)")
-    base = images.base_recipe(arch, suite, cfg["variant"], source, cfg["installer"])
-    return Target(arch, prof, base, images.profile_recipe(base, prof), source)
-
-
-def rootfs_source(path: Path) -> images.BaseSource:
-    if not path.is_file():
-        raise UsageError(f"--from-rootfs {path}: no such file")
-    return images.BaseSource("rootfs", str(path.resolve()), images.sha256_file(path))
+    from podrepro.images.build import Builder, BuildResult
 
 
 @contextlib.contextmanager
 def builder(cfg: Config, engine: Podman, paths: Paths | None = None, *,
-            progress: ReporterFor) -> Iterator[images.Builder]:
+            progress: ReporterFor) -> Iterator[Builder]:
     """A Builder for ``cfg``; ``progress`` makes the reporter for the progress setting."""
-    mirror, _ = images.resolve_mirror(cfg["mirror"])
-    yield images.Builder(engine, paths or get_paths(), mirror=mirror, reporter=progress(cfg["progress"]),
-                         verbose=bool(os.environ.get("PODREPRO_VERBOSE")))
+    from podrepro.images.build import Builder
+
+    mirror, _ = resolve_mirror(cfg["mirror"])
+    yield Builder(engine, paths or get_paths(), mirror=mirror, reporter=progress(cfg["progress"]),
+                  verbose=bool(os.environ.get("PODREPRO_VERBOSE")))
 
 
 def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
-                 progress: ReporterFor) -> images.BuildResult:
+                 progress: ReporterFor) -> BuildResult:
     with builder(cfg, engine, progress=progress) as b:
         return b.ensure(t.recipe, profile=t.profile, base=t.base, source=t.source, rebuild=rebuild)
 
@@ -82,7 +60,7 @@ def stdout_is_tty() -> bool:
         return False
 
 
-def to_jsonable(r: images.BuildResult) -> dict[str, Any]:
+def to_jsonable(r: BuildResult) -> dict[str, Any]:
     return {"tag": r.tag, "built": r.built, "seconds": round(r.seconds, 3),
             "log": str(r.log) if r.log else None, "seeded_from": r.seeded_from}
 
@@ -198,7 +176,7 @@ def reproduce(
             ensure_image(cfg, eng, t, progress=progress)
     else:
         with contextlib.suppress(OSError):
-            images.Index(paths).touch(tag)
+            Index(paths).touch(tag)
 
     root = cfg.project_root
     mult = float(cfg["timeout_multiplier"])
@@ -257,7 +235,7 @@ def reproduce(
         names = [item.partition("=")[0] for item in cfg["env"]]
         runplan.save(arch_name, argv[:len(argv) - len(command)],
                      run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
-                     touch=str(images.Index(paths).stamp(tag)))
+                     touch=str(Index(paths).stamp(tag)))
     process.exec_(argv)
 
 

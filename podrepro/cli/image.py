@@ -8,7 +8,7 @@ import typer
 
 if TYPE_CHECKING:
     from podrepro.engine.podman import Podman
-    from podrepro.images import Builder
+    from podrepro.images.build import Builder
 
 image_app = typer.Typer(help="Build, list, remove, export and import podrepro's images.", no_args_is_help=True)
 
@@ -46,7 +46,8 @@ def build(
     from podrepro.cli.output import Progress, confirm, echo, emit_json
     from podrepro.engine.podman import engine
     from podrepro.errors import UsageError
-    from podrepro.images import BaseSource
+    from podrepro.images.recipe import BaseSource
+    from podrepro.images.target import rootfs_source, target
 
     lookup(arch)
     if from_rootfs and base_ref:
@@ -54,10 +55,10 @@ def build(
     cfg = _cfg(suite=suite, mirror=mirror)
     source = BaseSource()
     if from_rootfs:
-        source = workflows.rootfs_source(from_rootfs)
+        source = rootfs_source(from_rootfs)
     elif base_ref:
         source = BaseSource("ref", base_ref)
-    t = workflows.target(cfg, arch, profile, source)
+    t = target(cfg, arch, profile, source)
     workflows.check_binfmt(t.arch, confirm)
     with engine() as eng:
         r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
@@ -79,14 +80,14 @@ def _human(n: int) -> str:
 @image_app.command("ls")
 def ls(json_: JsonOpt = False) -> None:
     """List podrepro's images: arch, profile, hash, size, created, last used, current or stale."""
-    from podrepro import sharing
     from podrepro.cli.output import echo, emit_json, table
     from podrepro.engine.podman import engine
+    from podrepro.images import store
     from podrepro.paths import get_paths
 
     cfg = _cfg()
     with engine() as eng:
-        rows = sharing.list_rows(cfg, eng, get_paths())
+        rows = store.list_rows(cfg, eng, get_paths())
     if json_:
         emit_json([r.to_dict() for r in rows])
         return
@@ -101,18 +102,18 @@ def rm(
     profile: ProfileOpt = None,
 ) -> None:
     """Remove podrepro images (by tag, or the current image of an architecture)."""
-    from podrepro import sharing
     from podrepro.cli.output import echo
     from podrepro.engine.podman import engine
     from podrepro.errors import PodreproError
+    from podrepro.images import store
     from podrepro.paths import get_paths
 
     cfg = _cfg()
     missing = []
     with engine() as eng:
         for ref in refs:
-            tag = sharing.resolve_ref(cfg, ref, profile)
-            if sharing.remove(eng, get_paths(), tag):
+            tag = store.resolve_ref(cfg, ref, profile)
+            if store.remove(eng, get_paths(), tag):
                 echo(f"removed {tag}")
             else:
                 missing.append(tag)
@@ -126,14 +127,14 @@ def prune(
     all_: Annotated[bool, typer.Option("--all", help="Remove current images too.")] = False,
 ) -> None:
     """Remove stale images (older recipes) and leftovers of interrupted builds; images in use stay."""
-    from podrepro import sharing
     from podrepro.cli.output import echo, info
     from podrepro.engine.podman import engine
+    from podrepro.images import store
     from podrepro.paths import get_paths
 
     cfg = _cfg()
     with engine() as eng:
-        removed, kept = sharing.prune(cfg, eng, get_paths(), dry_run=dry_run, all_=all_)
+        removed, kept = store.prune(cfg, eng, get_paths(), dry_run=dry_run, all_=all_)
     for t in removed:
         echo(("would remove " if dry_run else "removed ") + t)
     for k in kept:
@@ -151,14 +152,15 @@ def export(
     from_rootfs: Annotated[Path | None, typer.Option("--from-rootfs", help="The image built from this rootfs.")] = None,
 ) -> None:
     """Write ARCH's current image (with its recipe) to a tarball someone else can 'image import'."""
-    from podrepro import sharing, workflows
     from podrepro.cli.output import echo
     from podrepro.engine.podman import engine
-    from podrepro.images import BaseSource
+    from podrepro.images import sharing
+    from podrepro.images.recipe import BaseSource
+    from podrepro.images.target import rootfs_source, target
 
     cfg = _cfg(suite=suite)
-    source = workflows.rootfs_source(from_rootfs) if from_rootfs else BaseSource()
-    t = workflows.target(cfg, arch, profile, source)
+    source = rootfs_source(from_rootfs) if from_rootfs else BaseSource()
+    t = target(cfg, arch, profile, source)
     with engine() as eng:
         sharing.export(eng, t.recipe.tag, output)
     echo(f"exported {t.recipe.tag} to {output}")
@@ -167,8 +169,8 @@ def export(
 @image_app.command("import")
 def import_(file: Annotated[Path, typer.Argument(help="A tarball from 'podrepro image export'.")]) -> None:
     """Load an exported image after checking its recipe, platform and integrity."""
-    from podrepro import sharing
     from podrepro.cli.output import echo
+    from podrepro.images import sharing
 
     tag = _with_builder(lambda eng, b: sharing.import_archive(eng, b, file))
     echo(f"imported {tag}")
@@ -181,12 +183,12 @@ def push(
     profile: ProfileOpt = None,
 ) -> None:
     """Push a podrepro image to a registry."""
-    from podrepro import sharing
     from podrepro.cli.output import echo
     from podrepro.engine.podman import engine
+    from podrepro.images import sharing, store
 
     cfg = _cfg()
-    tag = sharing.resolve_ref(cfg, image, profile)
+    tag = store.resolve_ref(cfg, image, profile)
     with engine() as eng:
         sharing.push(eng, tag, ref)
     echo(f"pushed {tag} to {ref}")
@@ -195,8 +197,8 @@ def push(
 @image_app.command("pull")
 def pull(ref: Annotated[str, typer.Argument(help="A podrepro image in a registry.")]) -> None:
     """Pull a podrepro image, verify its recipe and platform, and store it under its content tag."""
-    from podrepro import sharing
     from podrepro.cli.output import echo
+    from podrepro.images import sharing
 
     tag = _with_builder(lambda eng, b: sharing.pull(eng, b, ref))
     echo(f"pulled {ref} as {tag}")

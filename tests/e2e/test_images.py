@@ -70,7 +70,7 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     base = [t for t in _tags() if t.startswith(f"localhost/podrepro/base:{arch}-")]
     assert base, _tags()
     # the bootstrapped base carries its recipe intact (self-consistent with its hash and platform)
-    from podrepro import sharing
+    from podrepro.images import sharing
 
     for b in base:
         binfo = _inspect(b)
@@ -378,7 +378,7 @@ def test_image_ls_json_reports_current_images() -> None:
 def test_package_cache_dir_left_by_a_layer_build_is_tidied(tmp_path: Path) -> None:
     """A layer build's apt leaves partial/ owned by its _apt user (a subordinate uid here): the
     user cannot open it and a later bootstrap's sync-out failed on it. The builder removes it."""
-    from podrepro.images import Builder
+    from podrepro.images.base import tidy_debs
 
     debs = tmp_path / "debs"
     debs.mkdir()
@@ -387,10 +387,10 @@ def test_package_cache_dir_left_by_a_layer_build_is_tidied(tmp_path: Path) -> No
     assert (debs / "partial").stat().st_uid != os.getuid()
     with pytest.raises(PermissionError):
         list((debs / "partial").iterdir())
-    Builder._tidy_debs(debs)
+    tidy_debs(debs)
     assert not (debs / "partial").exists()
     assert (debs / "kept.deb").read_bytes() == b"x"
-    Builder._tidy_debs(debs)  # nothing to do: no error
+    tidy_debs(debs)  # nothing to do: no error
 
 
 def test_rebuild_replaces_the_previous_image_without_leaving_it_dangling(tmp_path: Path, unique: str) -> None:

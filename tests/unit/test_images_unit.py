@@ -10,56 +10,60 @@ from pathlib import Path
 
 import pytest
 
-from podrepro import images, sharing
 from podrepro.arches import lookup
 from podrepro.engine import commands
 from podrepro.engine.podman import ImageInfo
 from podrepro.engine.storage import storage_lists_image
 from podrepro.errors import PodreproError
+from podrepro.images import sharing, store
+from podrepro.images.build import Builder, BuildResult
+from podrepro.images.index import Index
+from podrepro.images.recipe import BaseSource, Recipe, base_recipe, profile_recipe
+from podrepro.images.seed import choose_seed, hook_seeded
 from podrepro.paths import Paths
 from podrepro.profiles import BUILTINS, resolve_profile
 
 
 def test_recipe_hash_is_stable_and_mirror_independent() -> None:
     arm = lookup("arm")
-    a = images.base_recipe(arm, "bookworm", "minbase")
-    b = images.base_recipe(arm, "bookworm", "minbase")
+    a = base_recipe(arm, "bookworm", "minbase")
+    b = base_recipe(arm, "bookworm", "minbase")
     assert a.digest == b.digest and len(a.hash12) == 12
     assert a.tag == f"localhost/podrepro/base:arm-{a.hash12}"
     assert "mirror" not in json.dumps(a.data)
-    assert images.base_recipe(arm, "trixie", "minbase").digest != a.digest
-    assert images.base_recipe(arm, "bookworm", "buildd").digest != a.digest
-    assert images.base_recipe(lookup("armel"), "bookworm", "minbase").digest != a.digest
+    assert base_recipe(arm, "trixie", "minbase").digest != a.digest
+    assert base_recipe(arm, "bookworm", "buildd").digest != a.digest
+    assert base_recipe(lookup("armel"), "bookworm", "minbase").digest != a.digest
 
 
 def test_profile_recipe_depends_on_containerfile_bytes_and_packages(tmp_path: Path) -> None:
-    base = images.base_recipe(lookup("mips"), "bookworm", "minbase")
-    g = images.profile_recipe(base, BUILTINS["generic"])
+    base = base_recipe(lookup("mips"), "bookworm", "minbase")
+    g = profile_recipe(base, BUILTINS["generic"])
     assert g.tag.startswith("localhost/podrepro/generic:mips-")
     assert g.data["base"] == base.digest
     cf = tmp_path / "x.Containerfile"
     cf.write_text("ARG BASE\nFROM ${BASE}\n")
     p1 = resolve_profile("x", {"x": {"containerfile": str(cf)}})
-    r1 = images.profile_recipe(base, p1)
+    r1 = profile_recipe(base, p1)
     cf.write_text("ARG BASE\nFROM ${BASE}\nRUN true\n")
-    r2 = images.profile_recipe(base, p1)
+    r2 = profile_recipe(base, p1)
     assert r1.digest != r2.digest
     p2 = resolve_profile("x", {"x": {"containerfile": str(cf), "packages": ["zlib1g-dev"]}})
-    assert images.profile_recipe(base, p2).digest != r2.digest
+    assert profile_recipe(base, p2).digest != r2.digest
     # the base profile is the base image itself
-    assert images.profile_recipe(base, BUILTINS["base"]).tag == base.tag
+    assert profile_recipe(base, BUILTINS["base"]).tag == base.tag
 
 
 def test_from_rootfs_and_ref_change_the_base_hash() -> None:
     arm = lookup("arm")
-    plain = images.base_recipe(arm, "bookworm", "minbase")
-    rootfs = images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("rootfs", "/x.tar", "ab" * 32))
-    ref = images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("ref", "reg/debian:bookworm"))
+    plain = base_recipe(arm, "bookworm", "minbase")
+    rootfs = base_recipe(arm, "bookworm", "minbase", BaseSource("rootfs", "/x.tar", "ab" * 32))
+    ref = base_recipe(arm, "bookworm", "minbase", BaseSource("ref", "reg/debian:bookworm"))
     assert len({plain.digest, rootfs.digest, ref.digest}) == 3
 
 
 def test_labels_carry_the_recipe() -> None:
-    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    r = base_recipe(lookup("arm"), "bookworm", "minbase")
     lb = r.labels()
     assert json.loads(lb["io.podrepro.recipe"]) == r.data
     assert lb["io.podrepro.platform"] == "linux/arm/v7" and lb["io.podrepro.hash"] == r.hash12
@@ -68,7 +72,7 @@ def test_labels_carry_the_recipe() -> None:
 
 
 def test_check_labels_refuses_tampering() -> None:
-    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    r = base_recipe(lookup("arm"), "bookworm", "minbase")
     lb = r.labels()
     with pytest.raises(PodreproError, match="says arm"):
         sharing.check_labels(lb, "mipsle", "x")
@@ -92,7 +96,7 @@ def _archive(path: Path, labels: dict[str, str], arch: str = "arm", tags: list[s
 
 
 def test_read_archive_and_its_failures(tmp_path: Path) -> None:
-    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    r = base_recipe(lookup("arm"), "bookworm", "minbase")
     good = tmp_path / "good.tar"
     _archive(good, r.labels(), tags=[r.tag])
     meta = sharing.read_archive(good)
@@ -119,17 +123,17 @@ def test_read_archive_and_its_failures(tmp_path: Path) -> None:
 
 def test_index_survives_corruption(tmp_path: Path) -> None:
     paths = Paths(cache=tmp_path / "c", config=tmp_path / "cfg", state=tmp_path / "s")
-    idx = images.Index(paths)
+    idx = Index(paths)
     idx.update("t1", hash="h", last_used="now")
     assert idx.all()["t1"]["hash"] == "h"
     assert (paths.cache / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
     paths.index_file.write_text("{not json")
-    idx2 = images.Index(paths)
+    idx2 = Index(paths)
     assert idx2.all() == {}
     assert idx2.warning and "corrupted" in idx2.warning
     assert paths.index_file.with_suffix(".json.corrupt").exists()
     idx2.update("t2", hash="x")
-    assert set(images.Index(paths).all()) == {"t2"}
+    assert set(Index(paths).all()) == {"t2"}
 
 
 def test_storage_fast_path(tmp_path: Path) -> None:
@@ -169,14 +173,14 @@ def test_verification_runs_through_the_one_run_builder() -> None:
 def test_tmp_tag_orphan_detection() -> None:
     import os
 
-    assert sharing._tmp_is_orphaned(f"localhost/podrepro/tmp:abc-{os.getpid()}-ff") is False
-    assert sharing._tmp_is_orphaned("localhost/podrepro/tmp:abc-999999999-ff") is True
+    assert store._tmp_is_orphaned(f"localhost/podrepro/tmp:abc-{os.getpid()}-ff") is False
+    assert store._tmp_is_orphaned("localhost/podrepro/tmp:abc-999999999-ff") is True
 
 
 def test_import_argv_labels_are_unquoted_and_exact() -> None:
     from podrepro.errors import EngineError
 
-    r = images.base_recipe(lookup("arm"), "bookworm", "minbase")
+    r = base_recipe(lookup("arm"), "bookworm", "minbase")
     argv = commands.import_argv("podman", "arm", "v7", "localhost/x:y", r.labels())
     assert argv[:7] == ["podman", "import", "--os", "linux", "--arch", "arm", "--variant"]
     assert f"LABEL io.podrepro.recipe={r.labels()['io.podrepro.recipe']}" in argv
@@ -185,55 +189,55 @@ def test_import_argv_labels_are_unquoted_and_exact() -> None:
         commands.import_argv("podman", "arm", None, "x", {"k": "a b"})
 
 
-def _base_image(recipe: images.Recipe, created: str, tagged: bool = True) -> ImageInfo:
+def _base_image(recipe: Recipe, created: str, tagged: bool = True) -> ImageInfo:
     return ImageInfo(id=recipe.digest, tags=(recipe.tag,) if tagged else (), labels=recipe.labels(), size=1,
                      created=created, architecture=recipe.arch.oci_arch, os="linux")
 
 
 def test_choose_seed_takes_the_closest_earlier_base_of_the_same_arch_and_suite() -> None:
     arm = lookup("arm")
-    minbase = images.base_recipe(arm, "bookworm", "minbase")
-    essential = images.base_recipe(arm, "bookworm", "essential")
-    buildd = images.base_recipe(arm, "bookworm", "buildd")
+    minbase = base_recipe(arm, "bookworm", "minbase")
+    essential = base_recipe(arm, "bookworm", "essential")
+    buildd = base_recipe(arm, "bookworm", "buildd")
     store = [
         _base_image(essential, "2026-11-30T09:00:00Z"),
         _base_image(minbase, "2026-11-29T09:00:00Z"),
-        _base_image(images.base_recipe(lookup("mips"), "bookworm", "minbase"), "2026-11-30T10:00:00Z"),
-        _base_image(images.base_recipe(arm, "trixie", "minbase"), "2026-11-30T10:00:00Z"),
-        _base_image(images.base_recipe(arm, "bookworm", "minbase", installer="chroot"), "2026-11-30T10:00:00Z"),
-        _base_image(images.base_recipe(arm, "bookworm", "minbase", images.BaseSource("rootfs", "x", "ab")),
+        _base_image(base_recipe(lookup("mips"), "bookworm", "minbase"), "2026-11-30T10:00:00Z"),
+        _base_image(base_recipe(arm, "trixie", "minbase"), "2026-11-30T10:00:00Z"),
+        _base_image(base_recipe(arm, "bookworm", "minbase", installer="chroot"), "2026-11-30T10:00:00Z"),
+        _base_image(base_recipe(arm, "bookworm", "minbase", BaseSource("rootfs", "x", "ab")),
                     "2026-11-30T10:00:00Z"),
-        _base_image(images.base_recipe(arm, "bookworm", "standard"), "2026-11-30T10:00:00Z"),
+        _base_image(base_recipe(arm, "bookworm", "standard"), "2026-11-30T10:00:00Z"),
     ]
     # buildd's packages include minbase's and essential's: minbase configures the most of them
-    assert images.choose_seed(store, buildd) == store[1]
+    assert choose_seed(store, buildd) == store[1]
     # the newest wins between equals; an untagged (replaced) base is never a seed
-    newer = _base_image(images.base_recipe(arm, "bookworm", "required"), "2026-11-30T11:00:00Z")
-    assert images.choose_seed([*store, newer], buildd) == newer
-    assert images.choose_seed([*store, _base_image(images.base_recipe(arm, "bookworm", "required"),
+    newer = _base_image(base_recipe(arm, "bookworm", "required"), "2026-11-30T11:00:00Z")
+    assert choose_seed([*store, newer], buildd) == newer
+    assert choose_seed([*store, _base_image(base_recipe(arm, "bookworm", "required"),
                                                    "2026-11-30T12:00:00Z", tagged=False)], buildd) == store[1]
     # a seed with more packages than the recipe (standard for minbase) or a foreign one is not used
-    assert images.choose_seed(store, images.base_recipe(arm, "bookworm", "essential")) is None
-    assert images.choose_seed(store[2:], minbase) is None
+    assert choose_seed(store, base_recipe(arm, "bookworm", "essential")) is None
+    assert choose_seed(store[2:], minbase) is None
     # only host-dpkg bootstraps seed, and a base never seeds itself
-    assert images.choose_seed(store, images.base_recipe(arm, "bookworm", "buildd", installer="chroot")) is None
-    assert images.choose_seed([_base_image(minbase, "2026-11-30T12:00:00Z")], minbase) is None
+    assert choose_seed(store, base_recipe(arm, "bookworm", "buildd", installer="chroot")) is None
+    assert choose_seed([_base_image(minbase, "2026-11-30T12:00:00Z")], minbase) is None
 
 
 def test_hook_seeded_reads_the_hooks_verdict_of_this_attempt(tmp_path: Path) -> None:
     log = tmp_path / "build.log"
     log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
                    "I: podrepro: not seeding from the earlier base: it has gdb, which this recipe does not install\n")
-    assert images.hook_seeded(log) is False
+    assert hook_seeded(log) is False
     log.write_text("seed: localhost/podrepro/base:arm-aaa (123) via container c\n"
                    "I: podrepro: seeded from an earlier base: 96 packages installed already, 0 to install\n")
-    assert images.hook_seeded(log) is True
+    assert hook_seeded(log) is True
     # a retry: the first attempt seeded, this one (after ``start``) did not
     start = log.stat().st_size
     with open(log, "a") as f:
         f.write("I: podrepro: unpacking 96 packages with the host's dpkg\n")
-    assert images.hook_seeded(log, start) is False
-    assert images.hook_seeded(tmp_path / "missing.log") is False
+    assert hook_seeded(log, start) is False
+    assert hook_seeded(tmp_path / "missing.log") is False
 
 
 @pytest.mark.parametrize("rebuild, seed", [(False, True), (True, False)])
@@ -243,15 +247,15 @@ def test_only_a_first_build_may_seed_a_rebuild_bootstraps_from_scratch(
         def image_exists(self, ref: str) -> bool:
             return False
 
-    builder = images.Builder(Engine(), Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"))  # type: ignore[arg-type]
+    builder = Builder(Engine(), Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"))  # type: ignore[arg-type]
     calls: list[bool] = []
 
-    def build_base(recipe: images.Recipe, source: images.BaseSource, t0: float, seed: bool = True) -> images.BuildResult:
+    def build_base(recipe: Recipe, source: BaseSource, t0: float, seed: bool = True) -> BuildResult:
         calls.append(seed)
-        return images.BuildResult(recipe.tag, True, 0.0)
+        return BuildResult(recipe.tag, True, 0.0)
 
     monkeypatch.setattr(builder, "_build_base", build_base)
-    builder.ensure(images.base_recipe(lookup("arm"), "bookworm", "buildd"), rebuild=rebuild)
+    builder.ensure(base_recipe(lookup("arm"), "bookworm", "buildd"), rebuild=rebuild)
     assert calls == [seed]
 
 
@@ -275,7 +279,7 @@ class _Recorder:
 def test_builder_warnings_reach_the_reporter(tmp_path: Path) -> None:
     (tmp_path / "c").write_text("")  # the cache dir is a file: the index cannot be written
     rec = _Recorder()
-    builder = images.Builder(None, Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"), reporter=rec)  # type: ignore[arg-type]
+    builder = Builder(None, Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"), reporter=rec)  # type: ignore[arg-type]
     builder._record("localhost/podrepro/base:arm-x", hash="x")
     assert len(rec.lines) == 1 and rec.lines[0].startswith("warn could not update the image index")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from podrepro import images
+import podrepro.images.seed as seeding
+from podrepro.engine.children import Children
 from podrepro.engine.podman import ImageInfo, Podman
-from podrepro.paths import Paths
 
 # create NAME: ok; export -o FILE NAME: $STUB_EXPORT = ok (writes $STUB_DATA), fail, or hang; rm -f NAME
 PODMAN = """#!/bin/sh
@@ -30,7 +30,7 @@ esac
 """
 
 
-def _stream(tmp: Path, monkeypatch: pytest.MonkeyPatch, mode: str, data: bytes = b"") -> tuple[images.SeedStream, Path]:
+def _stream(tmp: Path, monkeypatch: pytest.MonkeyPatch, mode: str, data: bytes = b"") -> tuple[seeding.SeedStream, Path]:
     stub = tmp / "podman"
     stub.write_text(PODMAN)
     stub.chmod(0o755)
@@ -39,12 +39,11 @@ def _stream(tmp: Path, monkeypatch: pytest.MonkeyPatch, mode: str, data: bytes =
     monkeypatch.setenv("STUB_LOG", str(log))
     monkeypatch.setenv("STUB_EXPORT", mode)
     monkeypatch.setenv("STUB_DATA", str(tmp / "data"))
-    builder = images.Builder(Podman(str(stub)), Paths(tmp / "c", tmp / "s", tmp / "k"))  # no service: CLI calls only
     work = tmp / "work"
     work.mkdir()
     seed = ImageInfo(id="f" * 64, tags=("localhost/podrepro/base:arm-aaaaaaaaaaaa",), labels={}, size=1,
                      created="", architecture="arm", os="linux")
-    s = images.SeedStream(builder, seed, work, open(tmp / "build.log", "ab"))  # noqa: SIM115 (the test's lifetime)
+    s = seeding.SeedStream(Podman(str(stub)), Children(), seed, work, open(tmp / "build.log", "ab"))  # noqa: SIM115 (the test's lifetime)
     assert s.start()
     return s, log
 
@@ -67,7 +66,7 @@ def test_the_export_arrives_whole_then_the_container_and_file_are_removed(
     s.finish()
     calls = log.read_text().splitlines()
     name = calls[0].split()[3]
-    assert name.startswith(images.SEED_PREFIX + f"{os.getpid()}-")
+    assert name.startswith(seeding.SEED_PREFIX + f"{os.getpid()}-")
     assert calls[0].startswith("create --pull=never --name ")
     assert calls[1] == f"export -o {s.file} {name}" and calls[-1] == f"rm -f {name}"
     assert not s.file.exists()
@@ -84,7 +83,7 @@ def test_a_failed_export_gives_the_hook_an_empty_stream(tmp_path: Path, monkeypa
 
 
 def test_a_hung_export_is_given_up_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "EXPORT_TIMEOUT", 1)
+    monkeypatch.setattr(seeding, "EXPORT_TIMEOUT", 1)
     s, _ = _stream(tmp_path, monkeypatch, "hang")
     read_end = os.dup(s.fd)
     s.spawned()

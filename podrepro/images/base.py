@@ -1,0 +1,198 @@
+"""Base images into a temporary tag: bootstrapped by mmdebstrap (seeded from an earlier base when
+one fits) or imported from a rootfs tarball, streamed into ``podman import``; or pulled from a
+registry and re-labelled. The Builder verifies the result and gives it its real tag."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from podrepro.engine import bootstrap, commands, process
+from podrepro.engine.podman import remove_tree
+from podrepro.errors import EngineError
+from podrepro.images.recipe import BaseSource, Recipe
+from podrepro.images.seed import hook_seeded, open_seed
+
+if TYPE_CHECKING:
+    from podrepro.images.build import Builder
+
+
+class _Transient(Exception):
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def bootstrap_base(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
+                   seed: bool = True) -> str | None:
+    """Bootstrap (see _bootstrap_once), again after a transient failure; the seed it used."""
+    from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+    attempts = int(os.environ.get("PODREPRO_BOOTSTRAP_ATTEMPTS", "3"))
+
+    def transient(e: BaseException) -> bool:
+        return isinstance(e, _Transient)
+
+    @retry(retry=retry_if_exception(transient), stop=stop_after_attempt(attempts),
+           wait=wait_exponential(multiplier=2, min=2, max=30), reraise=True)
+    def attempt() -> str | None:
+        with contextlib.suppress(Exception):
+            b.engine.remove_image(tmp, force=True)
+        return _bootstrap_once(b, recipe, source, tmp, log, seed)
+
+    try:
+        return attempt()
+    except _Transient as e:
+        raise EngineError(f"bootstrap of {recipe.arch.debian} {recipe.suite} failed after {attempts} attempts: "
+                          f"{e.line}", hint=f"mirror trouble? full log: {log}; try --mirror URL") from None
+
+
+def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, log: Path,
+                    seed: bool = True) -> str | None:
+    """Bootstrap (or import a rootfs) into the image ``tmp``; the tag of the earlier base the
+    hook seeded the root filesystem from, if it did."""
+    arch = recipe.arch
+    labels = recipe.labels()
+    imp = commands.import_argv(b.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels)
+    with open(log, "ab") as lf:
+        if source.kind == "rootfs":
+            assert source.value is not None
+            b.reporter.step("import", f"{source.value} as {arch.oci_platform}")
+            with open(source.value, "rb") as src:
+                p = b.children.spawn(imp, stdin=src, stdout=lf, stderr=lf)
+                rc = p.wait()
+            if rc != 0:
+                raise EngineError(f"podman import of {source.value} failed (exit {rc})", hint=f"log: {log}")
+            return None
+        debs = b.paths.debs(arch.debian, recipe.suite)
+        debs.mkdir(parents=True, exist_ok=True)
+        tidy_debs(debs)
+        spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, b.mirror, debs_cache=debs,
+                                       installer=str(recipe.data.get("installer", "chroot")))
+        argv = bootstrap.mmdebstrap_argv(spec)
+        err_sink: Any = subprocess.PIPE if b.verbose else lf
+        # its own process group: on interruption the whole mmdebstrap tree (its unshared child
+        # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
+        # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
+        # when interrupted, mmdebstrap sometimes leaves them behind (owned by subordinate ids)
+        mmtmp = bootstrap.tmpdir(b.engine.binary)
+        stream = None
+        env = {"TMPDIR": str(mmtmp)}
+        start = 0
+        try:
+            if seed and spec.host_dpkg:
+                stream = open_seed(b.engine, b.children, recipe, mmtmp, lf)
+            seeding = f", seeded from {stream.image.tags[0]}" if stream is not None else ""
+            b.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
+                                         " → podman import")
+            lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
+            lf.flush()
+            start = lf.tell()  # this attempt's part of the log
+            if stream is not None:
+                env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
+            mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True, env=env)
+        except BaseException:
+            if stream is not None:
+                stream.finish()
+            remove_tree(mmtmp, b.engine.binary)
+            raise
+        if stream is not None:
+            stream.spawned()
+        try:
+            assert mm.stdout is not None
+            im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
+            mm.stdout.close()  # podman import owns the read end now
+            if b.verbose and mm.stderr is not None:
+                for line in mm.stderr:
+                    lf.write(line)
+                    b.reporter.output(line)
+            try:
+                rc_mm = mm.wait()
+                rc_im = im.wait()
+            finally:
+                if stream is not None:
+                    stream.finish()
+        except BaseException:
+            # interrupted: the temp dir can go once the whole mmdebstrap tree is gone (the Builder
+            # then drops the temporary image)
+            b.children.kill_all()
+            remove_tree(mmtmp, b.engine.binary)
+            raise
+        remove_tree(mmtmp, b.engine.binary)
+    b.children.forget()
+    if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
+        # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
+        b.reporter.warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
+    if rc_mm != 0:
+        text = log.read_text(errors="replace")[-20000:]
+        kind = bootstrap.classify_failure(text)
+        last = process.last_line(text, "(no output)", errors_first=True)
+        if kind == "transient":
+            b.reporter.step("retry", f"mirror trouble: {last}")
+            raise _Transient(last)
+        if kind == "nospace":
+            raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
+                              hint=f"free space in {b.paths.cache} or the podman store; log: {log}")
+        hint = f"full log: {log}"
+        if spec.host_dpkg and "podrepro:" in text:
+            # the failure came from installing with the host's dpkg: the other way may work
+            hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\"; {hint}"
+        raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)
+    if rc_im != 0:
+        text = log.read_text(errors="replace")[-4000:]
+        if bootstrap.NO_SPACE.search(text):
+            raise EngineError("no space left on device while importing the root filesystem",
+                              hint=f"free space in the podman store; log: {log}")
+        last = process.last_line(text, "(no output)", errors_first=True)
+        raise EngineError(f"podman import failed (exit {rc_im}): {last}", hint=f"log: {log}")
+    return stream.image.tags[0] if stream is not None and hook_seeded(log, start) else None
+
+
+def pull_base(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:
+    """Pull ``source``'s registry image for the recipe's platform and label it as ``tmp``."""
+    assert source.value is not None
+    arch = recipe.arch
+    b.reporter.step("pull", f"{source.value} for {arch.oci_platform}")
+    argv = commands.pull_argv(b.engine.binary, source.value, arch.oci_platform)
+    if b.children.run_logged(argv, log, b.echo) != 0:
+        raise EngineError(f"could not pull {source.value} for {arch.oci_platform}", hint=f"log: {log}")
+    # re-stamp it as ours: a one-line Containerfile adds the recipe labels
+    b.engine.tag(source.value, tmp + "-src")
+    try:
+        cf = f"FROM {tmp}-src\n" + "".join(f"LABEL {k}={json.dumps(v)}\n" for k, v in sorted(recipe.labels().items()))
+        ctx = b.paths.cache / "tmp" / tmp.rsplit(":", 1)[1]
+        ctx.mkdir(parents=True, exist_ok=True)
+        (ctx / "Containerfile").write_text(cf)
+        argv = commands.build_argv(b.engine.binary, platform=arch.oci_platform, containerfile=ctx / "Containerfile",
+                                   context=ctx, tag=tmp, build_args={}, labels={}, network=False)
+        try:
+            if b.children.run_logged(argv, log, b.echo) != 0:
+                raise EngineError(f"could not label {source.value}", hint=f"log: {log}")
+        finally:
+            shutil.rmtree(ctx, ignore_errors=True)
+    finally:
+        with contextlib.suppress(Exception):
+            b.engine.remove_image(tmp + "-src")
+
+
+def tidy_debs(debs: Path) -> None:
+    """A layer build mounts the package cache as the container's /var/cache/apt/archives,
+    where apt leaves ``partial/`` owned by its _apt user: a subordinate uid on the host, so
+    the user can neither read nor replace it, and mmdebstrap's sync-out into the cache fails
+    on it. Remove it (inside podman's user namespace, where that uid is ours)."""
+    partial = debs / "partial"
+    try:
+        if partial.lstat().st_uid == os.getuid():
+            return
+    except FileNotFoundError:
+        return
+    remove_tree(partial)
+    if partial.exists():
+        raise EngineError(f"cannot remove {partial}, left in the package cache by a layer build",
+                          hint=f"remove it yourself: podman unshare rm -rf {partial}")

@@ -1,0 +1,247 @@
+"""The Builder: the image for a recipe, from the cache or built (one build per recipe at a time),
+verified, and only then tagged."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podrepro.arches import Arch
+from podrepro.engine import bootstrap, commands, process
+from podrepro.engine.children import Children
+from podrepro.engine.podman import ImageInfo, Podman
+from podrepro.errors import EngineError, Interrupted, PodreproError
+from podrepro.images import base as base_images
+from podrepro.images.index import Index, timestamp
+from podrepro.images.recipe import REPO, TMP_REPO, BaseSource, Recipe
+from podrepro.paths import Paths
+from podrepro.profiles import Profile
+from podrepro.reporting import Reporter, Silent
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (and SIGHUP) into an exception for the duration, so cleanup code runs."""
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}",
+                          hint="nothing was tagged; run the command again")
+
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        # SIGINT too: typer turns a KeyboardInterrupt into a silent exit 130, this says what happened
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(s) is not signal.SIG_IGN:  # e.g. nohup, a background job's SIGINT
+                old[s] = signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    built: bool                 # False = cache hit
+    seconds: float
+    log: Path | None = None
+    seeded_from: str | None = None  # the earlier base a bootstrap started from
+
+
+class Builder:
+    def __init__(self, engine: Podman, paths: Paths, *, mirror: str | None = None,
+                 reporter: Reporter | None = None, verbose: bool = False) -> None:
+        self.engine = engine
+        self.paths = paths
+        self.mirror = mirror
+        self.reporter = reporter or Silent()
+        self.verbose = verbose
+        self.index = Index(paths)
+        self.children = Children()
+
+    @property
+    def echo(self) -> Callable[[bytes], None] | None:
+        """With -v, a build's own output goes to the reporter too."""
+        return self.reporter.output if self.verbose else None
+
+    # -- locking -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self, recipe: Recipe) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.paths.locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.paths.locks / f"{recipe.digest[:24]}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            self.reporter.step("wait", f"another podrepro is building {recipe.tag}; waiting for it")
+            lock.acquire(timeout=6 * 3600)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # -- logging -------------------------------------------------------------------------------
+    def _logfile(self, recipe: Recipe) -> Path:
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return self.paths.logs / f"build-{recipe.arch.alias}-{recipe.profile}-{recipe.hash12}-{stamp}.log"
+
+    # -- public ----------------------------------------------------------------------------------
+    def ensure(self, recipe: Recipe, *, profile: Profile | None = None, base: Recipe | None = None,
+               source: BaseSource = BaseSource(), rebuild: bool = False) -> BuildResult:
+        """The image for ``recipe``, built if missing (or if ``rebuild``)."""
+        t0 = time.monotonic()
+        if not rebuild and self.engine.image_exists(recipe.tag):
+            self._touch(recipe)
+            return BuildResult(recipe.tag, False, time.monotonic() - t0)
+        with self._lock(recipe), terminate_as_interrupt():
+            # someone else may have built it while we waited for the lock
+            if not rebuild and self.engine.image_exists(recipe.tag):
+                self._touch(recipe)
+                return BuildResult(recipe.tag, False, time.monotonic() - t0)
+            if recipe.kind == "profile":
+                assert base is not None and profile is not None
+                self.ensure(base, source=source, rebuild=False)
+                return self._build_layer(recipe, base, profile, t0, no_cache=rebuild)
+            # a rebuild is a bootstrap from scratch: no seeding from an earlier base
+            return self._build_base(recipe, source, t0, seed=not rebuild)
+
+    def _record(self, tag: str, **fields: Any) -> None:
+        """Index a freshly built image. The index is a cache: failing to write it (a full disk)
+        must not turn a built, verified, tagged image into a failed command."""
+        try:
+            self.index.update(tag, **fields)
+        except OSError as e:
+            self.reporter.warn(f"could not update the image index in {self.paths.cache}: {e.strerror}; {tag} is built")
+
+    def _touch(self, recipe: Recipe) -> None:
+        with contextlib.suppress(OSError, PodreproError):
+            self.index.update(recipe.tag, last_used=timestamp())
+
+    def _tmp_tag(self, recipe: Recipe) -> str:
+        return f"{TMP_REPO}:{recipe.hash12}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    def _build_base(self, recipe: Recipe, source: BaseSource, t0: float, seed: bool = True) -> BuildResult:
+        arch = recipe.arch
+        tmp = self._tmp_tag(recipe)
+        log = self._logfile(recipe)
+        seeded = None
+        try:
+            if source.kind == "ref":
+                base_images.pull_base(self, recipe, source, tmp, log)
+            else:
+                seeded = base_images.bootstrap_base(self, recipe, source, tmp, log, seed)
+            info = self._promote(tmp, recipe, log)
+        except BaseException:
+            self._abandon(tmp)
+            raise
+        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
+                     recipe=recipe.data, size=info.size, created=timestamp(), last_used=timestamp(), id=info.id,
+                     **({"seeded_from": seeded} if seeded else {}))
+        how = f", seeded from {seeded}" if seeded else ""
+        self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s{how} (log: {log})")
+        return BuildResult(recipe.tag, True, time.monotonic() - t0, log, seeded_from=seeded)
+
+    def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float,
+                     no_cache: bool = False) -> BuildResult:
+        arch = recipe.arch
+        tmp = self._tmp_tag(recipe)
+        log = self._logfile(recipe)
+        cf = profile.containerfile_path()
+        assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
+        debs = self.paths.debs(arch.debian, recipe.suite)
+        debs.mkdir(parents=True, exist_ok=True)
+        argv = commands.build_argv(
+            self.engine.binary, platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,
+            build_args={"BASE": base.tag, "PACKAGES": " ".join(profile.packages)},
+            labels=recipe.labels(),
+            # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
+            volumes=[f"{debs}:/var/cache/apt/archives"],
+            no_cache=no_cache,
+        )
+        started_ticks = process.boot_ticks()
+        try:
+            self.reporter.step("layer", f"{profile.name} on {base.tag}")
+            rc = self.children.run_logged(argv, log, self.echo)
+            if rc != 0:
+                text = log.read_text(errors="replace")[-4000:]
+                if bootstrap.NO_SPACE.search(text):
+                    raise EngineError("no space left on device while building the profile layer", hint=f"log: {log}")
+                last = process.last_line(text, "(no output)", errors_first=True)
+                raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {last}",
+                                  hint=f"full log: {log}")
+            info = self._promote(tmp, recipe, log)
+        except BaseException:
+            self._abandon(tmp)
+            with contextlib.suppress(Exception):
+                process.kill_orphaned_build_steps(started_ticks)
+            with contextlib.suppress(Exception):
+                self.cleanup_build_containers()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                base_images.tidy_debs(debs)  # the next bootstrap tidies (and reports) it too
+        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
+                     recipe=recipe.data, size=info.size, created=timestamp(), last_used=timestamp(), id=info.id)
+        self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
+        return BuildResult(recipe.tag, True, time.monotonic() - t0, log)
+
+    def _promote(self, tmp: str, recipe: Recipe, log: Path) -> ImageInfo:
+        """Verify the temporary image, then give it its real tag: only verified images get one.
+
+        A ``--rebuild`` moves the tag off the previous image of the recipe; that image is then
+        removed too (unless something still uses it), instead of lingering untagged where
+        ``image prune`` cannot see it."""
+        info = self.verify(tmp, recipe.arch, log)
+        previous = self.engine.inspect(recipe.tag)
+        self.engine.tag(tmp, recipe.tag)
+        self.engine.remove_image(tmp)
+        if previous is not None and previous.id != info.id:
+            with contextlib.suppress(PodreproError):
+                still = self.engine.inspect(previous.id)
+                if still is not None and not still.tags:
+                    self.engine.remove_image(previous.id)  # never forced: a running container keeps it
+        return info
+
+    def _abandon(self, tmp: str) -> None:
+        """After a failure or an interruption: stop the children, drop the temporary image."""
+        self.children.kill_all()
+        with contextlib.suppress(Exception):
+            self.engine.remove_image(tmp, force=True)
+
+    def verify(self, ref: str, arch: Arch, log: Path | None = None) -> ImageInfo:
+        """Platform matches and ``uname -m`` inside equals the table's value; else raise."""
+        self.reporter.step("verify", f"platform {arch.oci_platform}, uname -m = {arch.uname_m}")
+        info = self.engine.inspect(ref)
+        if info is None:
+            raise EngineError(f"image {ref} vanished during the build")
+        if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
+            raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
+        cp = self.engine.run(ref, ["uname", "-m"], platform=arch.oci_platform, timeout=120)
+        got = cp.stdout.decode(errors="replace").strip()
+        if log is not None:
+            with open(log, "ab") as lf:
+                lf.write(f"verify: uname -m -> {got!r} (exit {cp.returncode})\n".encode() + cp.stderr)
+        if cp.returncode != 0 or got != arch.uname_m:
+            detail = got or process.last_line(cp.stderr, "(no output)", errors_first=True)
+            raise EngineError(f"verification failed: uname -m in {ref} printed {detail!r}, expected {arch.uname_m!r}",
+                              hint=f"is the binfmt handler for {arch.alias} usable? run 'podrepro doctor {arch.alias}'")
+        return info
+
+    def cleanup_build_containers(self) -> None:
+        """Remove buildah working containers an interrupted ``podman build`` left behind."""
+        def leftover(c: Mapping[str, Any]) -> bool:
+            image = str(c.get("Image") or "")
+            return bool(c.get("IsExternal") or "buildah" in str(c.get("Command") or "")) and (
+                image.startswith(REPO) or "podrepro" in image)
+
+        self.engine.remove_containers(leftover, external=True)

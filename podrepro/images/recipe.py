@@ -1,0 +1,143 @@
+"""Recipes and their content hashes: what decides an image's content, and the tag it names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podrepro import __version__
+from podrepro.arches import Arch
+from podrepro.engine import bootstrap
+from podrepro.errors import UsageError
+from podrepro.profiles import Profile
+
+RECIPE_VERSION = 1
+REPO = "localhost/podrepro"
+TMP_REPO = f"{REPO}/tmp"
+LABEL = "io.podrepro"
+
+
+def canonical_json(data: Mapping[str, Any]) -> str:
+    """A recipe as it is hashed and as its label carries it: sorted keys, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(data: Mapping[str, Any]) -> str:
+    """The SHA-256 of a recipe's canonical JSON: the hash that names its image."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def image_tag(kind: str, profile: str, alias: str, hash12: str) -> str:
+    """``localhost/podrepro/<base|profile>:<arch>-<hash12>``."""
+    repo = "base" if kind == "base" else profile
+    return f"{REPO}/{repo}:{alias}-{hash12}"
+
+
+def recipe_label(labels: Mapping[str, str]) -> dict[str, Any]:
+    """The recipe an image's labels carry; {} when it has none (or not a JSON object)."""
+    try:
+        data = json.loads(labels.get(f"{LABEL}.recipe", "{}"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: str                   # "base" or "profile"
+    arch: Arch
+    suite: str
+    variant: str
+    profile: str
+    data: Mapping[str, Any]     # the hashed content
+
+    @property
+    def digest(self) -> str:
+        return content_hash(self.data)
+
+    @property
+    def hash12(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def tag(self) -> str:
+        return image_tag(self.kind, self.profile, self.arch.alias, self.hash12)
+
+    def labels(self) -> dict[str, str]:
+        return {
+            f"{LABEL}.recipe": canonical_json(self.data),
+            f"{LABEL}.hash": self.hash12,
+            f"{LABEL}.arch": self.arch.alias,
+            f"{LABEL}.platform": self.arch.oci_platform,
+            f"{LABEL}.profile": self.profile,
+            f"{LABEL}.kind": self.kind,
+            f"{LABEL}.suite": self.suite,
+            f"{LABEL}.podrepro-version": __version__,
+        }
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where the base comes from: mmdebstrap (default), a rootfs tarball, or a registry ref."""
+
+    kind: str = "mmdebstrap"         # "mmdebstrap" | "rootfs" | "ref"
+    value: str | None = None         # rootfs path or image ref
+    digest: str | None = None        # sha256 of the rootfs tarball
+
+
+def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource(),
+                installer: str = "host-dpkg") -> Recipe:
+    data: dict[str, Any] = {
+        "kind": "base", "recipe_version": RECIPE_VERSION, "arch": arch.alias, "debian_arch": arch.debian,
+        "platform": arch.oci_platform, "suite": suite, "variant": variant, "source": source.kind,
+    }
+    if source.kind == "mmdebstrap":
+        data["installer"] = installer  # how mmdebstrap's packages get installed (bootstrap.INSTALLERS)
+    elif source.kind == "rootfs":
+        data["rootfs_sha256"] = source.digest
+    elif source.kind == "ref":
+        data["ref"] = source.value
+    return Recipe("base", arch, suite, variant, "base", data)
+
+
+def profile_recipe(base: Recipe, profile: Profile) -> Recipe:
+    cf = profile.containerfile_path()
+    if cf is None and not profile.packages:
+        return Recipe("base", base.arch, base.suite, base.variant, "base", base.data)
+    if cf is None or not cf.is_file():
+        raise UsageError(f"profile {profile.name!r}: Containerfile {profile.containerfile!r} not found",
+                         hint="fix 'containerfile' in podrepro.toml")
+    data = {
+        "kind": "profile", "recipe_version": RECIPE_VERSION, "base": base.digest, "profile": profile.name,
+        "containerfile_sha256": hashlib.sha256(cf.read_bytes()).hexdigest(),
+        "packages": sorted(profile.packages),
+    }
+    return Recipe("profile", base.arch, base.suite, base.variant, profile.name, data)
+
+
+def resolve_suite(arch: Arch, configured: str) -> str:
+    return arch.suite if configured in ("", "auto") else configured
+
+
+def resolve_mirror(configured: str) -> tuple[str | None, str]:
+    """(mirror or None for mmdebstrap's default, where it came from)."""
+    if configured not in ("", "auto"):
+        return configured, "configured"
+    host = bootstrap.host_debian_mirror()
+    if host:
+        return host, "host apt sources"
+    return None, "mmdebstrap default"
+
+
+def sha256_file(path: Path, cb: Callable[[int], None] | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            if cb:
+                cb(len(chunk))
+    return h.hexdigest()
