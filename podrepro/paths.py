@@ -30,24 +30,6 @@ class Paths:
     def config_file(self) -> Path:
         return self.config / "config.toml"
 
-    @property
-    def logs(self) -> Path:
-        return self.state / "logs"
-
-    @property
-    def locks(self) -> Path:
-        return self.state / "locks"
-
-    @property
-    def index_file(self) -> Path:
-        return self.cache / "images.json"
-
-    def debs(self, debian_arch: str, suite: str) -> Path:
-        return self.cache / "debs" / f"{suite}-{debian_arch}"
-
-    def ccache(self, alias: str) -> Path:
-        return self.cache / "ccache" / alias
-
     def check_private(self) -> None:
         """The cache dir holds what podrepro later trusts (run plans it unmarshals and execs, the
         compiled binfmt shim, the image index): refuse one that is another user's or that others
@@ -61,6 +43,24 @@ class Paths:
         if not tag.exists():
             tag.write_text(CACHEDIR_TAG)
         return self.cache
+
+    @property
+    def index_file(self) -> Path:
+        return self.cache / "images.json"
+
+    def debs(self, debian_arch: str, suite: str) -> Path:
+        return self.cache / "debs" / f"{suite}-{debian_arch}"
+
+    def ccache(self, alias: str) -> Path:
+        return self.cache / "ccache" / alias
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def locks(self) -> Path:
+        return self.state / "locks"
 
 
 def private_dir_problem(path: Path | str) -> str | None:

@@ -30,6 +30,10 @@ def test_spellings_are_unambiguous() -> None:
             assert seen.setdefault(n, a.alias) == a.alias, f"{n} claimed by {seen[n]} and {a.alias}"
 
 
+def test_every_qemu_has_its_magic_and_mask_and_no_other() -> None:
+    assert set(arches.QEMU_BINFMT) == {a.qemu for a in arches.ARCHES if a.qemu is not None}
+
+
 @pytest.mark.parametrize("arch", arches.ARCHES, ids=lambda a: a.alias)
 def test_magic_and_mask_are_consistent(arch: arches.Arch) -> None:
     if not arch.emulated:
