@@ -1,8 +1,10 @@
 """Running commands in the emulated container: the podman argv for run/shell/build/test.
 
-Pure functions build the argv (unit-tested element by element); ``workflows`` execs it. The
-project root is mounted at the same absolute path inside, so paths in compiler errors and logs
-match the host; ``--userns=keep-id`` makes files created inside belong to the user on the host.
+Pure functions decide what a run mounts, sets and runs, and hand it to the engine's one
+``podman run`` builder (``engine.commands.run_argv``; unit-tested element by element);
+``workflows`` execs the argv. The project root is mounted at the same absolute path inside, so
+paths in compiler errors and logs match the host; ``--userns=keep-id`` makes files created
+inside belong to the user on the host.
 """
 
 from __future__ import annotations

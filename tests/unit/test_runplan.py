@@ -228,6 +228,8 @@ def test_the_hot_path_imports_only_what_it_must(tmp_path: Path) -> None:
                          cwd=tmp_path).stdout
     loaded = set(out.split())
     assert {"typing", "re", "json", "pathlib", "dataclasses"}.isdisjoint(loaded), loaded
+    # and of podrepro's own modules, only these two (PODREPRO_AUDIT_LOG adds podrepro.audit)
+    assert {m for m in loaded if m.split(".")[0] == "podrepro"} == {"podrepro", "podrepro.runplan"}, loaded
 
 
 # ---- what the slow path fingerprints: the project-root discovery -------------------------------
