@@ -80,14 +80,14 @@ def _human(n: int) -> str:
 @image_app.command("ls")
 def ls(json_: JsonOpt = False) -> None:
     """List podrepro's images: arch, profile, hash, size, created, last used, current or stale."""
-    from podrepro.cli.output import echo, emit_json, table
+    from podrepro.cli.output import echo, emit_json, table, warning
     from podrepro.engine.podman import engine
     from podrepro.images import store
     from podrepro.paths import get_paths
 
     cfg = _cfg()
     with engine() as eng:
-        rows = store.list_rows(cfg, eng, get_paths())
+        rows = store.list_rows(cfg, eng, get_paths(), warn=warning)
     if json_:
         emit_json([r.to_dict() for r in rows])
         return
@@ -127,14 +127,14 @@ def prune(
     all_: Annotated[bool, typer.Option("--all", help="Remove current images too.")] = False,
 ) -> None:
     """Remove stale images (older recipes) and leftovers of interrupted builds; images in use stay."""
-    from podrepro.cli.output import echo, info
+    from podrepro.cli.output import echo, info, warning
     from podrepro.engine.podman import engine
     from podrepro.images import store
     from podrepro.paths import get_paths
 
     cfg = _cfg()
     with engine() as eng:
-        removed, kept = store.prune(cfg, eng, get_paths(), dry_run=dry_run, all_=all_)
+        removed, kept = store.prune(cfg, eng, get_paths(), dry_run=dry_run, all_=all_, warn=warning)
     for t in removed:
         echo(("would remove " if dry_run else "removed ") + t)
     for k in kept:

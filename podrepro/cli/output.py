@@ -50,6 +50,11 @@ def info(text: str) -> None:
     sys.stderr.flush()
 
 
+def warning(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
+    sys.stderr.flush()
+
+
 def _one_line(text: str) -> str:
     # some messages embed a library's multi-line text (tarfile's ReadError lists every method)
     return " ".join(part.strip() for part in text.splitlines() if part.strip())

@@ -21,7 +21,7 @@ from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError
 from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
-from podrepro.images.recipe import REPO, TMP_REPO, BaseSource, Recipe
+from podrepro.images.recipe import LABEL, REPO, TMP_REPO, BaseSource, Recipe
 from podrepro.paths import Paths
 from podrepro.profiles import Profile
 from podrepro.reporting import Reporter, Silent
@@ -120,6 +120,10 @@ class Builder:
         must not turn a built, verified, tagged image into a failed command."""
         try:
             self.index.update(tag, **fields)
+            if self.index.warning is not None:  # it was corrupted: set aside; rebuild the rest
+                self.index.rebuild(self.engine.list_images(f"{LABEL}.hash"))
+                self.reporter.warn(self.index.warning)
+                self.index.warning = None
         except OSError as e:
             self.reporter.warn(f"could not update the image index in {self.paths.cache}: {e.strerror}; {tag} is built")
 

@@ -9,9 +9,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrepro.paths import Paths
+
+if TYPE_CHECKING:
+    from podrepro.engine.podman import ImageInfo
 
 
 def timestamp(t: float | None = None) -> str:
@@ -51,6 +54,30 @@ class Index:
                 self.file.replace(self.file.with_suffix(".json.corrupt"))
             self.warning = f"the image index {self.file} was corrupted; it was set aside and rebuilt"
             return {"version": 1, "images": {}}
+
+    def rebuild(self, images: list[ImageInfo]) -> dict[str, dict[str, Any]]:
+        """Write the index anew from what the images' own labels say (after a corrupted one was
+        set aside): every podrepro tag with its recipe, hash, arch, profile, kind, size and id.
+        Returns the entries (last-use times come back from the stamp files)."""
+        from podrepro.images.recipe import LABEL, REPO, TMP_REPO, recipe_label
+
+        entries: dict[str, dict[str, Any]] = {}
+        for info in images:
+            lb = info.labels
+            for tag in info.tags:
+                if not tag.startswith(REPO + "/") or tag.startswith(TMP_REPO + ":"):
+                    continue
+                entries[tag] = {"hash": lb.get(f"{LABEL}.hash"), "arch": lb.get(f"{LABEL}.arch"),
+                                "profile": lb.get(f"{LABEL}.profile"), "kind": lb.get(f"{LABEL}.kind"),
+                                "recipe": recipe_label(lb) or None, "size": info.size,
+                                "created": info.created, "id": info.id, "rebuilt_from_labels": True}
+        with self._locked():
+            data = self._read()
+            for tag, rec in entries.items():
+                data["images"].setdefault(tag, {}).update({k: v for k, v in rec.items()
+                                                           if k not in data["images"].get(tag, {})})
+            self._write(data)
+        return self.all()
 
     def _write(self, data: dict[str, Any]) -> None:
         tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")

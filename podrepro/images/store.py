@@ -24,6 +24,7 @@ from podrepro.images.recipe import (
 )
 from podrepro.images.seed import remove_stale_seed_containers
 from podrepro.paths import Paths
+from podrepro.reporting import Notify
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,19 @@ def current_tags(cfg: Config) -> set[str]:
     return out
 
 
-def list_rows(cfg: Config, engine: Podman, paths: Paths) -> list[Row]:
+def list_rows(cfg: Config, engine: Podman, paths: Paths, warn: Notify | None = None) -> list[Row]:
     """Every podrepro image with its status:
     current — what the current configuration uses; custom — built from --from-rootfs/--base
-    (or on such a base), kept by ``prune`` unless ``--all``; stale — an older recipe."""
-    idx = Index(paths).all()
+    (or on such a base), kept by ``prune`` unless ``--all``; stale — an older recipe.
+    A corrupted index is set aside and rebuilt from the images' labels (``warn`` says so)."""
+    index = Index(paths)
+    idx = index.all()
     current = current_tags(cfg)
     infos = [i for i in engine.list_images(f"{LABEL}.hash")]
+    if index.warning is not None:
+        idx = index.rebuild(infos)
+        if warn is not None:
+            warn(index.warning)
     custom_bases: set[str] = set()
     for info in infos:
         rec = recipe_label(info.labels)
@@ -115,7 +122,8 @@ def remove(engine: Podman, paths: Paths, tag: str) -> bool:
     return gone
 
 
-def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_: bool = False) -> tuple[list[str], list[str]]:
+def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_: bool = False,
+          warn: Notify | None = None) -> tuple[list[str], list[str]]:
     """Remove stale images (all podrepro images with ``all_``), leftover temporary ones and
     untagged podrepro images.
 
@@ -124,7 +132,7 @@ def prune(cfg: Config, engine: Podman, paths: Paths, dry_run: bool = False, all_
     removed, kept = [], []
     if not dry_run:  # a killed seeded bootstrap's export container would keep its image
         removed += [f"container {n}" for n in remove_stale_seed_containers(engine)]
-    for r in list_rows(cfg, engine, paths):
+    for r in list_rows(cfg, engine, paths, warn):
         if r.status in ("current", "custom") and not all_:
             continue
         if dry_run:

@@ -298,3 +298,22 @@ def test_cli_progress_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
     quiet = io.StringIO()
     Progress("none", quiet).step("x")
     assert quiet.getvalue() == ""
+
+
+def test_corrupted_index_is_rebuilt_from_labels(tmp_path: Path) -> None:
+    paths = Paths(cache=tmp_path / "cache", config=tmp_path / "c", state=tmp_path / "s")
+    paths.ensure_cache()
+    paths.index_file.write_text('{"version": 1, "images": {"x": ')
+    idx = Index(paths)
+    assert idx.all() == {} and idx.warning is not None and "set aside and rebuilt" in idx.warning
+    assert (paths.cache / "images.json.corrupt").exists()
+    labels = {"io.podrepro.hash": "abc123def456", "io.podrepro.arch": "arm", "io.podrepro.profile": "base",
+              "io.podrepro.kind": "base", "io.podrepro.recipe": json.dumps({"kind": "base", "arch": "arm"})}
+    infos = [ImageInfo(id="f" * 64, tags=("localhost/podrepro/base:arm-abc123def456", "localhost/podrepro/tmp:zz",
+                                         "docker.io/library/debian:12"),
+                       labels=labels, size=123, created="2026-12-01T00:00:00Z", architecture="arm", os="linux")]
+    got = idx.rebuild(infos)
+    assert list(got) == ["localhost/podrepro/base:arm-abc123def456"]
+    rec = got["localhost/podrepro/base:arm-abc123def456"]
+    assert rec["hash"] == "abc123def456" and rec["recipe"] == {"kind": "base", "arch": "arm"} and rec["size"] == 123
+    assert json.loads(paths.index_file.read_text())["images"] == got
