@@ -270,6 +270,19 @@ def prepare(arch: Arch, paths: Paths, *, user: tuple[int, int] | None = None,
 
 
 
+def bootstrap_register_line(arch: Arch, *, qemu_version: Callable[[str], tuple[int, int] | None] | None = None,
+                            kernel_release: str | None = None) -> str:
+    """The register line for a bootstrap's own binfmt_misc: mmdebstrap's extract hook mounts one
+    in mmdebstrap's user namespace (the host path of qemu is what that namespace sees)."""
+    from podrepro.binfmt import qemu as host_qemu
+
+    rel = kernel_release if kernel_release is not None else os.uname().release
+    resolve_mode("private", host_usable=lambda: False, kernel_release=rel)  # raises on old kernels
+    qemu = find_qemu(arch)
+    fl = flags(qemu, (qemu_version or host_qemu.qemu_version)(qemu), parse_kernel_version(rel))
+    return register_line(arch, qemu, fl)
+
+
 # ---------------------------------------------------------------------------------------------
 # podman build: RUN steps through an OCI-runtime wrapper
 

@@ -37,7 +37,8 @@ def builder(cfg: Config, engine: Podman, paths: Paths | None = None, *,
 
     mirror, _ = resolve_mirror(cfg["mirror"])
     yield Builder(engine, paths or get_paths(), mirror=mirror, reporter=progress(cfg["progress"]),
-                  verbose=bool(os.environ.get("PODREPRO_VERBOSE")))
+                  verbose=bool(os.environ.get("PODREPRO_VERBOSE")),
+                  private_binfmt=lambda arch: binfmt_mode_for(cfg, arch) == "private")
 
 
 def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
@@ -103,6 +104,17 @@ def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: li
     return [runplan.fingerprint(kind, str(p)) for kind, p in deps]
 
 
+def binfmt_mode_for(cfg: Config, arch: Arch) -> str:
+    """"host" (the host's binfmt handler runs ``arch``) or "private" (each container, build step
+    and bootstrap registers qemu in its own binfmt_misc): the ``binfmt_mode`` setting, with
+    "auto" = the host's handler when it works."""
+    from podrepro import privbinfmt
+
+    if not arch.emulated:
+        return "host"
+    return privbinfmt.resolve_mode(cfg["binfmt_mode"], host_usable=lambda: host_handler_usable(arch))
+
+
 def host_handler_usable(arch: Arch) -> bool:
     """The host's binfmt_misc can run ``arch`` (the same reading ensure_handler does; no subprocess)."""
     from podrepro.binfmt.analysis import analyze
@@ -157,8 +169,7 @@ def reproduce(
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
                           "binfmt_mode": "private" if private_binfmt else None}, src=src)
     t = target(cfg, arch.alias, None)
-    binfmt_mode = (privbinfmt.resolve_mode(cfg["binfmt_mode"], host_usable=lambda: host_handler_usable(arch))
-                   if arch.emulated else "host")
+    binfmt_mode = binfmt_mode_for(cfg, arch)
     report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
     paths = get_paths()
     paths.check_private()

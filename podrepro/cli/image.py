@@ -38,6 +38,7 @@ def build(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build even if the image exists.")] = False,
     from_rootfs: Annotated[Path | None, typer.Option("--from-rootfs", help="Use this root filesystem tarball as the base instead of bootstrapping.")] = None,
     base_ref: Annotated[str | None, typer.Option("--base", help="Pull this registry image as the base (e.g. an arm32v7 Debian image).")] = None,
+    private_binfmt: Annotated[bool, typer.Option("--private-binfmt", help="Build without the host's binfmt handler: the bootstrap, RUN steps and verification each register qemu in their own binfmt_misc (Linux >= 6.7). Same as binfmt_mode = \"private\".")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Build (or find in the cache) the image for ARCH and a profile."""
@@ -52,14 +53,15 @@ def build(
     lookup(arch)
     if from_rootfs and base_ref:
         raise UsageError("--from-rootfs and --base exclude each other", hint="pick one source for the base")
-    cfg = _cfg(suite=suite, mirror=mirror)
+    cfg = _cfg(suite=suite, mirror=mirror, binfmt_mode="private" if private_binfmt else None)
     source = BaseSource()
     if from_rootfs:
         source = rootfs_source(from_rootfs)
     elif base_ref:
         source = BaseSource("ref", base_ref)
     t = target(cfg, arch, profile, source)
-    workflows.check_binfmt(t.arch, confirm)
+    if workflows.binfmt_mode_for(cfg, t.arch) == "host":
+        workflows.check_binfmt(t.arch, confirm)
     with engine() as eng:
         r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
     if json_:

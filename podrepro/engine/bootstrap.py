@@ -103,6 +103,7 @@ RUN_OWNED = (
 )
 
 SEED_FD_ENV = "PODREPRO_SEED_FD"
+BINFMT_REGISTER_ENV = "PODREPRO_BINFMT_REGISTER"
 SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in the build log
 
 # mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
@@ -130,6 +131,15 @@ HOST_DPKG_HOOK = r"""set -eu
 root="$1"
 cd "$root"
 set -f
+if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then
+  # zero-sudo (Linux >= 6.7): a binfmt_misc instance of this user namespace's own, where qemu is
+  # registered for the maintainer scripts below; it goes away with the namespace, and the host's
+  # binfmt_misc is never touched
+  bm=$(mktemp -d)
+  mount -t binfmt_misc binfmt_misc "$bm"
+  printf '%s\n' "$PODREPRO_BINFMT_REGISTER" > "$bm/register"
+  echo "I: podrepro: qemu registered in this bootstrap's own binfmt_misc (no host handler used)" >&2
+fi
 hostdpkg() {
   dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture --force-unsafe-io \
     --force-confdef --force-confnew "--path-include=*" "$@" >&2

@@ -98,7 +98,9 @@ def import_argv(binary: str, oci_arch: str, variant: str | None, ref: str,
 
 def build_argv(binary: str, *, platform: str, containerfile: Path, context: Path, tag: str,
                build_args: Mapping[str, str], labels: Mapping[str, str],
-               volumes: Sequence[str] = (), network: bool = True, no_cache: bool = False) -> list[str]:
+               volumes: Sequence[str] = (), network: bool = True, no_cache: bool = False,
+               extra: Sequence[str] = ()) -> list[str]:
+    """``extra``: more options, placed before the context (``--runtime WRAPPER`` for zero-sudo)."""
     argv = [binary, "build", "--platform", platform, "--pull=never", "--layers", "--force-rm",
             "-f", str(containerfile), "-t", tag]
     if no_cache:
@@ -111,6 +113,7 @@ def build_argv(binary: str, *, platform: str, containerfile: Path, context: Path
         argv += ["--volume", v]
     if not network:
         argv += ["--network", "none"]
+    argv += list(extra)
     argv.append(str(context))
     return argv
 

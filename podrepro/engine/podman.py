@@ -160,10 +160,12 @@ class Podman:
         """``podman image exists``: for one question the CLI is cheaper than starting the service."""
         return process.run([self.binary, "image", "exists", ref]).returncode == 0
 
-    def run(self, image: str, command: Sequence[str], *, platform: str,
-            timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-        """``command`` in a throw-away container of ``image`` (no network), its output captured."""
-        return process.run(commands.run_argv(self.binary, image, command, platform=platform), timeout=timeout)
+    def run(self, image: str, command: Sequence[str], *, platform: str, timeout: float = 120,
+            extra: Sequence[str] = ()) -> subprocess.CompletedProcess[bytes]:
+        """``command`` in a throw-away container of ``image`` (no network), its output captured;
+        ``extra``: options before the image (a private binfmt handler's, for one)."""
+        return process.run(commands.run_argv(self.binary, image, command, platform=platform, extra=extra),
+                           timeout=timeout)
 
     def create_container(self, image: str, name: str) -> subprocess.CompletedProcess[bytes]:
         """A container of ``image`` that is never started (its root filesystem is exported)."""

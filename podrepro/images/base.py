@@ -12,9 +12,10 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.podman import remove_tree
-from podrepro.errors import EngineError
+from podrepro.errors import EngineError, UsageError
 from podrepro.images.recipe import BaseSource, Recipe
 from podrepro.images.seed import hook_seeded, open_seed
 
@@ -80,9 +81,17 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
         # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
         # when interrupted, mmdebstrap sometimes leaves them behind (owned by subordinate ids)
+        env = {}
+        if arch.emulated and b.private_binfmt(arch):
+            if not spec.host_dpkg:
+                raise UsageError("a bootstrap with installer = \"chroot\" needs the host's binfmt handler "
+                                 f"for {arch.alias} (mmdebstrap runs the target's dpkg itself)",
+                                 hint="use installer = \"host-dpkg\" (the default), or 'podrepro binfmt register'")
+            # zero-sudo: the extract hook registers qemu in mmdebstrap's own user namespace
+            env[bootstrap.BINFMT_REGISTER_ENV] = privbinfmt.bootstrap_register_line(arch)
         mmtmp = bootstrap.tmpdir(b.engine.binary)
         stream = None
-        env = {"TMPDIR": str(mmtmp)}
+        env["TMPDIR"] = str(mmtmp)
         start = 0
         try:
             if seed and spec.host_dpkg:

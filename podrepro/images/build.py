@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podrepro import privbinfmt
 from podrepro.arches import Arch
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.children import Children
@@ -58,8 +59,12 @@ class BuildResult:
 
 class Builder:
     def __init__(self, engine: Podman, paths: Paths, *, mirror: str | None = None,
-                 reporter: Reporter | None = None, verbose: bool = False) -> None:
+                 reporter: Reporter | None = None, verbose: bool = False,
+                 private_binfmt: Callable[[Arch], bool] | None = None) -> None:
         self.engine = engine
+        # zero-sudo: whether builds for an arch register qemu privately (bootstrap, RUN steps,
+        # verification) instead of relying on the host's binfmt handler
+        self.private_binfmt = private_binfmt or (lambda arch: False)
         self.paths = paths
         self.mirror = mirror
         self.reporter = reporter or Silent()
@@ -171,6 +176,8 @@ class Builder:
             # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
             volumes=[f"{debs}:/var/cache/apt/archives"],
             no_cache=no_cache,
+            # zero-sudo: RUN steps through an OCI-runtime wrapper that gives each its own handler
+            extra=privbinfmt.build_args(arch, self.paths) if self.private_binfmt(arch) else (),
         )
         started_ticks = process.boot_ticks()
         try:
@@ -230,7 +237,8 @@ class Builder:
             raise EngineError(f"image {ref} vanished during the build")
         if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
             raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
-        cp = self.engine.run(ref, ["uname", "-m"], platform=arch.oci_platform, timeout=120)
+        extra = privbinfmt.prepare(arch, self.paths) if self.private_binfmt(arch) else []
+        cp = self.engine.run(ref, ["uname", "-m"], platform=arch.oci_platform, timeout=120, extra=extra)
         got = cp.stdout.decode(errors="replace").strip()
         if log is not None:
             with open(log, "ab") as lf:
