@@ -63,3 +63,24 @@ def test_owner_gone() -> None:
     assert process.owner_gone(f"{os.getpid()}-abc") is False
     assert process.owner_gone("999999999-abc") is True
     assert process.owner_gone("nopid") is False
+
+
+def test_build_argv_puts_extra_options_before_the_context() -> None:
+    from pathlib import Path
+
+    from podrepro.engine import commands
+
+    argv = commands.build_argv("podman", platform="linux/mipsle", containerfile=Path("/c/Containerfile"),
+                               context=Path("/c"), tag="t", build_args={}, labels={},
+                               extra=["--runtime", "/w/oci-wrapper-x"])
+    assert argv[-3:] == ["--runtime", "/w/oci-wrapper-x", "/c"]
+
+
+def test_the_bootstrap_hook_registers_a_private_handler_only_when_asked() -> None:
+    from podrepro.engine import bootstrap
+
+    hook = bootstrap.HOST_DPKG_HOOK
+    assert 'if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then' in hook
+    assert 'mount -t binfmt_misc binfmt_misc "$bm"' in hook
+    assert hook.index("PODREPRO_BINFMT_REGISTER") < hook.index("hostdpkg --configure"), "before any script runs"
+    assert bootstrap.BINFMT_REGISTER_ENV == "PODREPRO_BINFMT_REGISTER"
