@@ -18,14 +18,34 @@ def qemu_candidates(qemu: str, which: Callable[[str], str | None]) -> list[str]:
     return list(dict.fromkeys(c))
 
 
+def root_owned_chain(path: str, root: str = "/") -> bool:
+    """``path`` (symlinks resolved) and every directory above it belong to root and are writable by
+    nobody else: only such a file may become a system-wide handler, which every user's binaries of
+    that architecture then run through (with flag C, as root for setuid programs)."""
+    real = os.path.realpath(os.path.join(root, path.lstrip("/")))
+    p = real
+    while True:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            return False
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return False
+        parent = os.path.dirname(p)
+        if parent == p:
+            return True
+        p = parent
+
+
 def find_static_qemu(qemu: str, *, which: Callable[[str], str | None] | None = None,
-                     root: str = "/") -> str | None:
-    """The first candidate that exists and is static (a dynamic one is useless in containers)."""
+                     root: str = "/", trusted: Callable[[str], bool] | None = None) -> str | None:
+    """The first candidate that exists and is static (a dynamic one is useless in containers);
+    with ``trusted``, only one it accepts (a registration for everyone: ``root_owned_chain``)."""
     import shutil
 
     for path in qemu_candidates(qemu, which or shutil.which):
         info = inspect_interpreter(path, root)
-        if info.exists and info.static:
+        if info.exists and info.static and (trusted is None or trusted(path)):
             return path
     return None
 

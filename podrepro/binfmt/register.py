@@ -21,6 +21,7 @@ from podrepro.binfmt.qemu import (
     preserve_argv0_supported,
     qemu_candidates,
     qemu_version,
+    root_owned_chain,
 )
 from podrepro.binfmt.state import OWN_PREFIX, BinfmtState, Entry, binfmt_d_dir, binfmt_dir, read_state
 from podrepro.findings import Distro, detect_distro
@@ -107,6 +108,8 @@ class HostFacts:
     which: Callable[[str], str | None] | None = None
     qemu_version: Callable[[str], tuple[int, int] | None] = qemu_version
     kernel: tuple[int, int] | None = None
+    # which interpreter may become a system-wide handler (None: root_owned_chain under ``root``)
+    trusted: Callable[[str], bool] | None = None
 
 
 def plan_register(arches: Iterable[Arch], state: BinfmtState, distro: Distro, facts: HostFacts,
@@ -147,7 +150,14 @@ def plan_register(arches: Iterable[Arch], state: BinfmtState, distro: Distro, fa
                 plans.append(Plan(qemu, aliases, name, "enable", f"{why}; re-enabling {name}",
                                   commands=(*pre, tee(f"{facts.directory}/{name}", "1\n", facts.prefix))))
                 continue
-        interp = find_static_qemu(qemu, which=facts.which, root=facts.root)
+        trusted = facts.trusted or (lambda path: root_owned_chain(path, facts.root))
+        interp = find_static_qemu(qemu, which=facts.which, root=facts.root, trusted=trusted)
+        if interp is None and find_static_qemu(qemu, which=facts.which, root=facts.root) is not None:
+            mine = find_static_qemu(qemu, which=facts.which, root=facts.root)
+            raise HostNotReady(
+                f"{mine} is not root-owned all the way up (file and directories): podrepro registers "
+                f"a system-wide handler only for a root-owned qemu-{qemu}, never one a user could replace",
+                hint=distro.install("qemu-user-static"))
         if interp is None:
             raise HostNotReady(
                 f"no static qemu-{qemu} on this host (looked for {', '.join(qemu_candidates(qemu, facts.which or _none))})",

@@ -17,11 +17,24 @@ PODMAN = os.environ.get("PODREPRO_PODMAN", "podman")
 
 
 def tls_args(ref: str) -> list[str]:
-    """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS."""
+    """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS.
+    Loopback means an IP literal in 127.0.0.0/8 or ::1, or ``localhost``: not any name that
+    starts with "127." (``127.evil.example`` is a DNS name anyone can point anywhere)."""
+    import ipaddress
+
     host = ref.split("/", 1)[0]
-    if host.startswith(("127.", "localhost:", "[::1]")):
-        return ["--tls-verify=false"]
-    return []
+    if host.startswith("["):  # [::1]:5000
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost":
+        # a registry on localhost has a port; a bare "localhost/..." is podman's local image naming
+        return ["--tls-verify=false"] if host.startswith("localhost:") else []
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return []
+    return ["--tls-verify=false"] if loopback else []
 
 
 def run_argv(

@@ -16,7 +16,13 @@ from podrepro.binfmt import register as binfmt_register
 from podrepro.binfmt.analysis import analyze, global_findings
 from podrepro.binfmt.elf import elf_is_static, inspect_interpreter
 from podrepro.binfmt.lines import build_flags, parse_register_line, read_binfmt_d, register_line
-from podrepro.binfmt.qemu import find_static_qemu, parse_kernel_version, parse_qemu_version, preserve_argv0_supported
+from podrepro.binfmt.qemu import (
+    find_static_qemu,
+    parse_kernel_version,
+    parse_qemu_version,
+    preserve_argv0_supported,
+    root_owned_chain,
+)
 from podrepro.binfmt.register import (
     Command,
     HostFacts,
@@ -431,7 +437,8 @@ def test_command_display_is_copy_pasteable() -> None:
 
 def facts(d: Path, root: Path, binfmt_d: Path | None, *, prefix: tuple[str, ...] = ()) -> HostFacts:
     return HostFacts(directory=str(d), binfmt_d=str(binfmt_d) if binfmt_d else None, prefix=prefix,
-                     root=str(root), which=lambda _n: None, qemu_version=lambda _p: (7, 2), kernel=(6, 1))
+                     root=str(root), which=lambda _n: None, qemu_version=lambda _p: (7, 2), kernel=(6, 1),
+                     trusted=lambda _p: True)  # the fake root's files are the test user's
 
 
 def test_plan_nothing_when_usable(root: Path, tmp_path: Path) -> None:
@@ -616,7 +623,36 @@ def test_ensure_handler_interactive_declined(tmp_path: Path, monkeypatch: pytest
         return False
 
     monkeypatch.setattr(binfmt_register, "privilege_prefix", lambda euid, which: ())
+    monkeypatch.setattr(binfmt_register, "root_owned_chain", lambda path, root="/": True)  # a fake qemu in tmp
     with pytest.raises(HostNotReady):
         ensure_handler(lookup("arm"), confirm=no, directory=str(d))
     assert len(asked) == 1 and f"tee {d}/register" in asked[0] and str(qemu) in asked[0]
     assert not (d / "podrepro-arm").exists()
+
+
+def test_a_qemu_in_the_users_path_never_becomes_a_system_handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: ~/.local/bin/qemu-arm-static (anyone's file) first on PATH. `binfmt register`
+    runs as root and would make it the system-wide F+C handler every user's arm binaries (and
+    setuid ones, as root) run through. Only a root-owned qemu in root-owned directories counts."""
+    d = tree(tmp_path, "misc")
+    evil = fake_elf(tmp_path / "home" / ".local" / "bin" / "qemu-arm-static")
+    monkeypatch.setenv("PATH", f"{evil.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    state = read_state(str(d))
+    f = HostFacts(directory=str(d), binfmt_d=None, which=lambda n: str(evil) if n == "qemu-arm-static" else None,
+                  qemu_version=lambda _p: (7, 2), kernel=(6, 1))
+    # the evil file is static and first in line, but it is not root-owned all the way up
+    assert find_static_qemu("arm", which=f.which) == str(evil)
+    if Path("/usr/bin/qemu-arm-static").exists():  # the distro's, root-owned: that one is chosen
+        plans = plan_register([lookup("arm")], state, DEBIAN, f, force=True)
+        assert plans and all("/usr/bin/qemu-arm-static" in (p.line or "") for p in plans), plans
+        assert all(str(evil) not in (p.line or "") for p in plans)
+    else:
+        with pytest.raises(HostNotReady, match="is not root-owned all the way up"):
+            plan_register([lookup("arm")], state, DEBIAN, f, force=True)
+
+
+def test_root_owned_chain(tmp_path: Path) -> None:
+    assert root_owned_chain("/bin/sh")  # root's own file, root's dirs
+    mine = tmp_path / "qemu"
+    mine.write_text("x")
+    assert not root_owned_chain(str(mine))  # a user's file, or under the world-writable /tmp

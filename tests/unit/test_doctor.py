@@ -305,6 +305,7 @@ def test_cli_register_refuses_without_tty(tmp_path: Path, monkeypatch: pytest.Mo
     from podrepro.binfmt import register as binfmt_register
 
     monkeypatch.setattr(binfmt_register, "privilege_prefix", lambda euid, which: ())
+    monkeypatch.setattr(binfmt_register, "root_owned_chain", lambda path, root="/": True)  # a fake qemu in tmp
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # noqa: SIM115 - closed by pytest's teardown
     assert run_cli(["binfmt", "register", "mips"]) == 1
     out, err = capsys.readouterr()

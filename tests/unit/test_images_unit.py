@@ -155,7 +155,13 @@ def test_storage_fast_path(tmp_path: Path) -> None:
 
 
 def test_tls_args_only_for_loopback() -> None:
+    # a DNS name that merely starts with "127." is not loopback: TLS stays on
+    for remote in ("127.evil.example/x:y", "127.0.0.1.evil.example:5000/x", "localhost.evil.example/x",
+                   "registry.example/x", "10.0.0.1:5000/x"):
+        assert commands.tls_args(remote) == [], remote
     assert commands.tls_args("127.0.0.1:5000/x:y") == ["--tls-verify=false"]
+    assert commands.tls_args("127.5.6.7/x") == ["--tls-verify=false"]
+    assert commands.tls_args("[::1]:5000/x") == ["--tls-verify=false"]
     assert commands.tls_args("localhost:5000/x") == ["--tls-verify=false"]
     assert commands.tls_args("registry.example/x") == []
     assert commands.pull_argv("podman", "127.0.0.1:5000/x:y", "linux/arm/v7") == [
