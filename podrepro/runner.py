@@ -41,6 +41,7 @@ class RunSpec:
     selinux: bool = False
     name: str | None = None
     extra_args: tuple[str, ...] = ()   # podman options before the image (privbinfmt.prepare)
+    git_writable: bool = False         # --writable-git: the project's .git mounted read-write too
 
 
 def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
@@ -132,6 +133,11 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
 
     root = str(spec.project_root)
     volumes = [f"{root}:{root}"]
+    git = spec.project_root / ".git"
+    if not spec.git_writable and (git.is_dir() or git.is_file()) and not git.is_symlink():
+        # a build or test may not add a hook or set core.fsmonitor: those run on the host, at the
+        # user's next `git status`. Read-only over the read-write project mount.
+        volumes.append(f"{git}:{git}:ro")
     if spec.ccache_dir is not None:
         volumes.append(f"{spec.ccache_dir}:{CCACHE_MOUNT}")
     return commands.run_argv(

@@ -143,6 +143,7 @@ def reproduce(
     image: str | None = None,
     save_plan: bool = False,
     no_build: bool = False,
+    writable_git: bool = False,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -228,6 +229,7 @@ def reproduce(
         # keep-id's default user is the host user: the shim starts as root and drops to it
         extra_args=tuple(privbinfmt.prepare(arch, paths, user=(os.getuid(), os.getgid())))
         if binfmt_mode == "private" else (),
+        git_writable=writable_git,
     )
     argv = runner.run_argv(eng.binary, spec, runner.container_env(spec, t.profile, vals, mult))
     if mode == "test":

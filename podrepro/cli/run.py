@@ -18,6 +18,7 @@ TmOpt = Annotated[float | None, typer.Option("--timeout-multiplier", help="Scale
 SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of the base image.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Run in this podrepro image (a tag from 'podrepro image ls') instead of the profile's.")]
+GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 # run: options may come before or after ARCH; anything podrepro does not know, and everything
@@ -32,19 +33,20 @@ def register(app: typer.Typer) -> None:
     def shell(arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
               host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
+              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
         from podrepro import workflows
         from podrepro.cli.output import Progress, confirm
 
         workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, confirm=confirm, progress=Progress)
+                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, confirm=confirm,
+                            progress=Progress)
 
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
+            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
@@ -54,20 +56,21 @@ def register(app: typer.Typer) -> None:
 
         workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, confirm=confirm, progress=Progress)
+                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, confirm=confirm,
+                            progress=Progress)
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False, image: ImageOpt = None) -> None:
+              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
         from podrepro import workflows
         from podrepro.cli.output import Progress, confirm, info
 
         workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                             host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, notify=lambda line: info(f"podrepro: {line}"),
+                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, notify=lambda line: info(f"podrepro: {line}"),
                             confirm=confirm, progress=Progress)
 
     @app.command("test", context_settings=EXTRA)
@@ -76,7 +79,7 @@ def register(app: typer.Typer) -> None:
              profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
-             private_binfmt: PrivOpt = False, image: ImageOpt = None,
+             private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
@@ -88,7 +91,7 @@ def register(app: typer.Typer) -> None:
         rc = workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
                                  host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
                                  filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt,
-                                 image=image, no_build=no_build, notify=lambda line: info(f"podrepro: {line}"),
+                                 image=image, no_build=no_build, writable_git=writable_git, notify=lambda line: info(f"podrepro: {line}"),
                                  confirm=confirm, progress=Progress)
         raise typer.Exit(rc)
 

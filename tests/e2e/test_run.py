@@ -442,6 +442,23 @@ def test_run_plan_notices_binfmt_containerfile_and_upgrade(project: Path, tmp_pa
         podman("rmi", tag)
 
 
+def test_a_build_cannot_plant_a_git_hook(project: Path) -> None:
+    """The attack: a test writes .git/hooks/post-checkout (or sets core.fsmonitor), which would run
+    on the host at the user's next git command. .git is read-only inside unless --writable-git."""
+    (project / ".git" / "hooks").mkdir(parents=True)
+    (project / ".git" / "config").write_text("[core]\n\trepositoryformatversion = 0\n")
+    plant = ["sh", "-c", "echo 'touch /tmp/pwned' > .git/hooks/post-checkout; "
+             "printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> .git/config; echo tried"]
+    r = podrepro("run", "arm", "--", *plant, cwd=project)
+    assert "Read-only file system" in r.stderr, r.stdout + r.stderr
+    assert not (project / ".git" / "hooks" / "post-checkout").exists()
+    assert "fsmonitor" not in (project / ".git" / "config").read_text()
+    # the rest of the project stays writable, and the user can lift it on purpose
+    w = podrepro("run", "arm", "--writable-git", "--", "sh", "-c", "touch .git/ok && touch ok", cwd=project)
+    assert w.returncode == 0, w.stderr
+    assert (project / ".git" / "ok").exists() and (project / "ok").exists()
+
+
 def test_no_containers_left_behind() -> None:
     assert no_leftover_containers() == []
     assert shutil.which("podman")

@@ -122,3 +122,18 @@ def test_workdir_for() -> None:
 
 def test_placeholders_leave_unknown_braces() -> None:
     assert runner.substitute(["{arch}-{nope}", "${HOME}"], {"arch": "arm"}) == ["arm-{nope}", "${HOME}"]
+
+
+def test_the_projects_git_dir_is_mounted_read_only(tmp_path: Path) -> None:
+    (tmp_path / ".git" / "hooks").mkdir(parents=True)
+    argv = runner.run_argv("podman", _spec(project_root=tmp_path, workdir=tmp_path), {})
+    vols = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    assert vols[:2] == [f"{tmp_path}:{tmp_path}", f"{tmp_path}/.git:{tmp_path}/.git:ro"]
+    argv = runner.run_argv("podman", _spec(project_root=tmp_path, workdir=tmp_path, git_writable=True), {})
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"] == [f"{tmp_path}:{tmp_path}"]
+    # a worktree's .git is a file: read-only too
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    (wt / ".git").write_text("gitdir: /elsewhere\n")
+    argv = runner.run_argv("podman", _spec(project_root=wt, workdir=wt), {})
+    assert f"{wt}/.git:{wt}/.git:ro" in argv

@@ -81,7 +81,9 @@ def assert_confined(argv: Sequence[str], root: Path, cache: Path, *, host_networ
         src, _, dst = vol.partition(":")
         ok_project = src == root_s and dst == root_s
         ok_ccache = Path(src).is_relative_to(cache / "ccache") and dst == runner.CCACHE_MOUNT
-        assert ok_project or ok_ccache, f"volume {vol!r} is neither the project nor the ccache dir"
+        # the project's .git, read-only over the project mount (hooks and config stay the user's)
+        ok_git = vol == f"{root_s}/.git:{root_s}/.git:ro"
+        assert ok_project or ok_ccache or ok_git, f"volume {vol!r} is neither the project nor the ccache dir"
     assert r.values("--tmpfs") == [f"{runner.HOME_IN_CONTAINER}:rw,exec,mode=1777"]
     (wd,) = r.values("--workdir")
     assert Path(wd) == root or Path(wd).is_relative_to(root), wd
