@@ -12,7 +12,7 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from podrepro import audit
@@ -153,6 +153,24 @@ def owner_gone(rest: str) -> bool:
     except (ValueError, OverflowError, PermissionError):
         return False
     return False
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files created meanwhile (by us or a child started meanwhile) are the user's alone (umask
+    077): a root filesystem export or an image archive being written must not be readable by
+    other local users."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def current_umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def which(name: str) -> str | None:

@@ -98,8 +98,9 @@ class SeedStream:
         self.fd, self._write = os.pipe()
         self.lf.write(f"seed: {self.image.tags[0]} ({self.image.id[:12]}) via container {name}\n".encode())
         self.lf.flush()
-        self.export = self.children.spawn(commands.export_argv(self.engine.binary, name, self.file),
-                                          stdout=self.lf, stderr=self.lf)
+        with process.private_files():  # another base's whole root filesystem: the user's alone
+            self.export = self.children.spawn(commands.export_argv(self.engine.binary, name, self.file),
+                                              stdout=self.lf, stderr=self.lf)
         self.thread = threading.Thread(target=self._feed, name="podrepro-seed", daemon=True)
         self.thread.start()
         return True

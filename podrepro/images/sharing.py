@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podrepro.arches import Arch, lookup
+from podrepro.engine import process
 from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.images.index import Index, timestamp
@@ -33,7 +34,9 @@ def export(engine: Podman, tag: str, out: Path) -> Path:
         raise UsageError(f"-o {out}: is a directory")
     tmp = out.with_name(f".{out.name}.part")
     try:
-        engine.save(tag, tmp)
+        with process.private_files():  # the partial archive is the user's alone
+            engine.save(tag, tmp)
+        tmp.chmod(0o666 & ~process.current_umask())  # the finished one: as the user's umask says
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)

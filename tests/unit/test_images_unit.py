@@ -323,3 +323,28 @@ def test_corrupted_index_is_rebuilt_from_labels(tmp_path: Path) -> None:
     rec = got["localhost/podrepro/base:arm-abc123def456"]
     assert rec["hash"] == "abc123def456" and rec["recipe"] == {"kind": "base", "arch": "arm"} and rec["size"] == 123
     assert json.loads(paths.index_file.read_text())["images"] == got
+
+
+def test_export_writes_its_partial_archive_for_the_user_alone(tmp_path: Path) -> None:
+    """Another local user must not read an image archive while it is being written."""
+    import os
+    import stat as st
+
+    seen: list[int] = []
+
+    class Engine:
+        def inspect(self, tag: str) -> object:
+            return object()
+
+        def save(self, tag: str, out: Path) -> None:
+            out.write_bytes(b"archive")  # as podman save does: a new file, under the process umask
+            seen.append(st.S_IMODE(out.stat().st_mode))
+
+    old = os.umask(0o022)
+    try:
+        out = sharing.export(Engine(), "localhost/podrepro/base:arm-x", tmp_path / "arm.tar")  # type: ignore[arg-type]
+    finally:
+        os.umask(old)
+    assert seen == [0o600], "the .part file was readable by others"
+    assert st.S_IMODE(out.stat().st_mode) == 0o644  # the finished archive follows the user's umask
+    assert not (tmp_path / ".arm.tar.part").exists()
