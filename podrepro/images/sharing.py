@@ -147,6 +147,8 @@ def push(engine: Podman, tag: str, ref: str) -> None:
 
 
 def pull(engine: Podman, builder: Builder, ref: str) -> str:
+    # what the user already had under that name stays theirs, whatever the pull brings
+    had = engine.inspect(ref)
     engine.pull(ref)
     info = engine.inspect(ref)
     try:
@@ -164,4 +166,8 @@ def pull(engine: Podman, builder: Builder, ref: str) -> str:
         return tag
     finally:
         with contextlib.suppress(Exception):
-            engine.remove_image(ref)  # untag the registry name; the content tag keeps the image
+            if had is not None:
+                if info is None or info.id != had.id:
+                    engine.tag(had.id, ref)  # the name points at the user's image again
+            else:
+                engine.remove_image(ref)  # untag the registry name; the content tag keeps the image

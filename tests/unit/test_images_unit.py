@@ -348,3 +348,33 @@ def test_export_writes_its_partial_archive_for_the_user_alone(tmp_path: Path) ->
     assert seen == [0o600], "the .part file was readable by others"
     assert st.S_IMODE(out.stat().st_mode) == 0o644  # the finished archive follows the user's umask
     assert not (tmp_path / ".arm.tar.part").exists()
+
+
+def test_a_failed_pull_leaves_the_users_image_under_its_name() -> None:
+    """The user already had REF; the pull brings an image podrepro refuses (no podrepro labels):
+    REF must point at the user's image again, not vanish with the refused one."""
+    mine = ImageInfo(id="a" * 64, tags=("registry.example/x:1",), labels={}, size=1, created="", architecture="arm",
+                     os="linux")
+    theirs = ImageInfo(id="b" * 64, tags=("registry.example/x:1",), labels={}, size=1, created="",
+                       architecture="arm", os="linux")
+    calls: list[tuple[str, ...]] = []
+
+    class Engine:
+        pulled = False
+
+        def inspect(self, ref: str) -> ImageInfo | None:
+            return theirs if self.pulled else mine
+
+        def pull(self, ref: str) -> None:
+            self.pulled = True
+
+        def tag(self, ref: str, new: str) -> None:
+            calls.append(("tag", ref, new))
+
+        def remove_image(self, ref: str, force: bool = False) -> bool:
+            calls.append(("rm", ref))
+            return True
+
+    with pytest.raises(PodreproError):
+        sharing.pull(Engine(), object(), "registry.example/x:1")  # type: ignore[arg-type]
+    assert calls == [("tag", mine.id, "registry.example/x:1")], calls
