@@ -52,26 +52,49 @@ class ArchiveMeta:
     os: str
 
 
+# limits for archives from elsewhere: a decompression bomb or a giant JSON file stops here
+MAX_ARCHIVE_BYTES = 64 * 1024**3   # what all members may add up to, uncompressed
+MAX_JSON_BYTES = 4 * 1024**2       # manifest.json and the image config
+
+
+def _read_json_member(tf: tarfile.TarFile, m: tarfile.TarInfo, path: Path) -> bytes:
+    f = tf.extractfile(m)
+    if f is None:
+        raise PodreproError(f"{path}: {m.name} is not a file")
+    raw = f.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PodreproError(f"{path}: {m.name} is over {MAX_JSON_BYTES // 1024**2} MiB: not a podrepro export")
+    return raw
+
+
 def read_archive(path: Path) -> ArchiveMeta:
     """Manifest + image config of a docker-archive, without loading it (and fully checksummed:
-    a truncated file fails here)."""
+    a truncated file fails here). Refused: an archive whose members add up to more than
+    MAX_ARCHIVE_BYTES, a JSON member over MAX_JSON_BYTES, and duplicate names (Python would read
+    the last ``manifest.json`` of two, podman the first)."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:
         with tarfile.open(path, mode="r:*") as tf:
-            members = {m.name: m for m in tf}  # walks the whole archive: catches truncation
-            mf = tf.extractfile(members["manifest.json"]) if "manifest.json" in members else None
+            members: dict[str, tarfile.TarInfo] = {}
+            total = 0
+            for m in tf:  # walks the whole archive: catches truncation
+                if m.name in members:
+                    raise PodreproError(f"{path}: {m.name} appears twice in the archive (refused: readers "
+                                        "disagree on which one counts)")
+                members[m.name] = m
+                total += m.size
+                if total > MAX_ARCHIVE_BYTES:
+                    raise PodreproError(f"{path} unpacks to more than {MAX_ARCHIVE_BYTES // 1024**3} GiB: refused")
+            mf = members.get("manifest.json")
             if mf is None:
                 raise PodreproError(f"{path} is not a podrepro export (no manifest.json)",
                                     hint="create one with 'podrepro image export ARCH -o FILE'")
-            manifest = json.loads(mf.read())
+            manifest = json.loads(_read_json_member(tf, mf, path))
             if not isinstance(manifest, list) or len(manifest) != 1:
                 raise PodreproError(f"{path} must hold exactly one image")
             cfg_name = manifest[0]["Config"]
-            cf = tf.extractfile(members[cfg_name])
-            if cf is None:
-                raise PodreproError(f"{path}: image config missing")
-            raw = cf.read()
+            raw = _read_json_member(tf, members[cfg_name], path)
             digest_ok = cfg_name.removesuffix(".json").rsplit("/", 1)[-1]
             if len(digest_ok) == 64 and hashlib.sha256(raw).hexdigest() != digest_ok:
                 raise PodreproError(f"{path}: image config does not match its digest (corrupted)")

@@ -378,3 +378,35 @@ def test_a_failed_pull_leaves_the_users_image_under_its_name() -> None:
     with pytest.raises(PodreproError):
         sharing.pull(Engine(), object(), "registry.example/x:1")  # type: ignore[arg-type]
     assert calls == [("tag", mine.id, "registry.example/x:1")], calls
+
+
+def _tar_with(tmp: Path, members: list[tuple[str, bytes]], name: str = "a.tar") -> Path:
+    out = tmp / name
+    with tarfile.open(out, "w") as tf:
+        for n, data in members:
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return out
+
+
+def test_archive_with_two_manifests_is_refused(tmp_path: Path) -> None:
+    # Python's tarfile would read the last manifest.json, podman the first: refuse the ambiguity
+    a = _tar_with(tmp_path, [("manifest.json", b'[{"Config": "c.json"}]'), ("c.json", b"{}"),
+                             ("manifest.json", b'[{"Config": "evil.json"}]')])
+    with pytest.raises(PodreproError, match=r"manifest\.json appears twice"):
+        sharing.read_archive(a)
+
+
+def test_archive_with_a_giant_json_member_is_refused(tmp_path: Path) -> None:
+    big = b"[" + b" " * (sharing.MAX_JSON_BYTES + 10) + b"]"
+    a = _tar_with(tmp_path, [("manifest.json", big)])
+    with pytest.raises(PodreproError, match="is over 4 MiB"):
+        sharing.read_archive(a)
+
+
+def test_archive_that_unpacks_to_too_much_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sharing, "MAX_ARCHIVE_BYTES", 1000)  # the real limit is 64 GiB
+    a = _tar_with(tmp_path, [("layer.tar", b"x" * 2000), ("manifest.json", b"[]")])
+    with pytest.raises(PodreproError, match="unpacks to more than"):
+        sharing.read_archive(a)
