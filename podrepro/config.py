@@ -26,7 +26,10 @@ MAX_CONFIG_BYTES = 256 * 1024
 # anywhere on its command line: a value starting with '-' (e.g. --customize-hook=...) would run
 # a command on the host. Only plain names and URLs get through.
 SUITE_RE = re.compile(r"(auto|[a-z][a-z0-9.+-]{0,63})?")
-MIRROR_RE = re.compile(r"auto|(https?://|file:/)[^\s]+")
+# http(s) URLs, or an absolute file:/// local mirror (not from a project file); never a path:
+# mmdebstrap reads an existing file named by its mirror argument as a sources.list, which could
+# carry [trusted=yes]
+MIRROR_RE = re.compile(r"auto|https?://[^\s\[\]]+|file:///[^\s\[\]]+")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def coerce(name: str, raw: Any, where: str) -> Any:
     if name == "suite" and not SUITE_RE.fullmatch(raw):
         raise ConfigError(f"{where}: 'suite' must be a Debian suite name such as bookworm, not {raw!r}")
     if name == "mirror" and raw and not MIRROR_RE.fullmatch(raw):
-        raise ConfigError(f"{where}: 'mirror' must be an http://, https:// or file:/ URL, not {raw!r}")
+        raise ConfigError(f"{where}: 'mirror' must be an http://, https:// or file:/// URL, not {raw!r}")
     return raw
 
 
@@ -181,6 +184,9 @@ def _check_table(data: dict[str, Any], text: str, display: str, project: bool) -
         if key not in BY_NAME:
             raise ConfigError(f"{where}: unknown key '{key}'",
                               hint=f"known keys: {', '.join(BY_NAME)}, [profile.NAME]")
+        if project and key == "mirror" and isinstance(raw, str) and raw.startswith("file:"):
+            raise ConfigError(f"{where}: a project file may name only an http(s) mirror",
+                              hint="a local file:/// mirror is for your own config or --mirror")
         if project and key == "network" and isinstance(raw, str) and raw == "host":
             raise ConfigError(f"{where}: network = 'host' is not allowed in a project file",
                               hint="pass --network host on the command line")

@@ -97,6 +97,8 @@ def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: li
     if ccache_dir is not None:
         deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
     deps.append((content, Path("/sys/fs/selinux/enforce")))
+    # the host's apt sources: with mirror = auto they name the mirror, which is part of the tag
+    deps += [(stat, Path("/etc/apt/sources.list")), (listing, Path("/etc/apt/sources.list.d"))]
     if report is not None and report.entry is not None:
         d = Path(binfmt_dir())
         deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]

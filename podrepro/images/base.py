@@ -73,7 +73,10 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         debs = b.paths.debs(arch.debian, recipe.suite)
         debs.mkdir(parents=True, exist_ok=True)
         tidy_debs(debs)
-        spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant, b.mirror, debs_cache=debs,
+        # the mirror the recipe names (and hashes), so the tag says where the packages came from
+        mirror = recipe.data.get("mirror", b.mirror)
+        spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant,
+                                       None if mirror == "mmdebstrap-default" else mirror, debs_cache=debs,
                                        installer=str(recipe.data.get("installer", "chroot")))
         argv = bootstrap.mmdebstrap_argv(spec)
         err_sink: Any = subprocess.PIPE if b.verbose else lf
@@ -104,7 +107,9 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             start = lf.tell()  # this attempt's part of the log
             if stream is not None:
                 env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
-            mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
+            # cwd: a dir of ours, never the project: mmdebstrap reads a mirror argument that names an
+            # existing file as a sources.list, and a repository could hold one ("http:/evil")
+            mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL, cwd=str(mmtmp),
                                   stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True, env=env)
         except BaseException:
             if stream is not None:

@@ -90,13 +90,16 @@ class BaseSource:
 
 
 def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource(),
-                installer: str = "host-dpkg") -> Recipe:
+                installer: str = "host-dpkg", mirror: str | None = None) -> Recipe:
+    """``mirror``: where the packages come from (None: mmdebstrap's default); part of the hash, so
+    a base from another mirror never shares a tag with this one."""
     data: dict[str, Any] = {
         "kind": "base", "recipe_version": RECIPE_VERSION, "arch": arch.alias, "debian_arch": arch.debian,
         "platform": arch.oci_platform, "suite": suite, "variant": variant, "source": source.kind,
     }
     if source.kind == "mmdebstrap":
         data["installer"] = installer  # how mmdebstrap's packages get installed (bootstrap.INSTALLERS)
+        data["mirror"] = mirror or "mmdebstrap-default"
     elif source.kind == "rootfs":
         data["rootfs_sha256"] = source.digest
     elif source.kind == "ref":

@@ -20,6 +20,7 @@ from podrepro.images.recipe import (
     content_hash,
     profile_recipe,
     recipe_label,
+    resolve_mirror,
     resolve_suite,
 )
 from podrepro.images.seed import remove_stale_seed_containers
@@ -53,7 +54,7 @@ def current_tags(cfg: Config) -> set[str]:
     for arch in ARCHES:
         try:
             base = base_recipe(arch, resolve_suite(arch, cfg["suite"]), cfg["variant"],
-                               installer=cfg["installer"])
+                               installer=cfg["installer"], mirror=resolve_mirror(cfg["mirror"])[0])
         except PodreproError:
             continue
         out.add(base.tag)

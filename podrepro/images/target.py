@@ -9,7 +9,15 @@ from pathlib import Path
 from podrepro.arches import Arch, lookup
 from podrepro.config import Config
 from podrepro.errors import UsageError
-from podrepro.images.recipe import BaseSource, Recipe, base_recipe, profile_recipe, resolve_suite, sha256_file
+from podrepro.images.recipe import (
+    BaseSource,
+    Recipe,
+    base_recipe,
+    profile_recipe,
+    resolve_mirror,
+    resolve_suite,
+    sha256_file,
+)
 from podrepro.profiles import Profile, resolve_profile
 
 
@@ -30,7 +38,7 @@ def target(cfg: Config, arch_name: str, profile_name: str | None = None,
     if arch.alias in ("mips", "mips64el") and suite not in ("bookworm", "bullseye", "buster"):
         raise UsageError(f"Debian {suite} has no {arch.debian} port; bookworm is the last suite with it",
                          hint="use --suite bookworm (the default for this architecture)")
-    base = base_recipe(arch, suite, cfg["variant"], source, cfg["installer"])
+    base = base_recipe(arch, suite, cfg["variant"], source, cfg["installer"], resolve_mirror(cfg["mirror"])[0])
     return Target(arch, prof, base, profile_recipe(base, prof), source)
 
 

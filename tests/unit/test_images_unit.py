@@ -24,13 +24,17 @@ from podrepro.paths import Paths
 from podrepro.profiles import BUILTINS, resolve_profile
 
 
-def test_recipe_hash_is_stable_and_mirror_independent() -> None:
+def test_recipe_hash_is_stable_and_names_the_mirror() -> None:
     arm = lookup("arm")
     a = base_recipe(arm, "bookworm", "minbase")
     b = base_recipe(arm, "bookworm", "minbase")
     assert a.digest == b.digest and len(a.hash12) == 12
     assert a.tag == f"localhost/podrepro/base:arm-{a.hash12}"
-    assert "mirror" not in json.dumps(a.data)
+    # the mirror decides what is installed: another mirror is another recipe (a project that
+    # names its own mirror never gets, nor poisons, the tag every other project uses)
+    assert a.data["mirror"] == "mmdebstrap-default"
+    m = base_recipe(arm, "bookworm", "minbase", mirror="http://mirror.invalid/debian")
+    assert m.data["mirror"] == "http://mirror.invalid/debian" and m.digest != a.digest
     assert base_recipe(arm, "trixie", "minbase").digest != a.digest
     assert base_recipe(arm, "bookworm", "buildd").digest != a.digest
     assert base_recipe(lookup("armel"), "bookworm", "minbase").digest != a.digest

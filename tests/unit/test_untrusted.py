@@ -181,6 +181,12 @@ HOSTILE = [
     ('suite = "--customize-hook=touch /tmp/pwned"\n', "'suite' must be a Debian suite name"),
     ('suite = "bookworm --include=x"\n', "'suite' must be a Debian suite name"),
     ('mirror = "--setup-hook=touch /tmp/pwned"\n', "'mirror' must be an http"),
+    # mmdebstrap reads an existing file named by its mirror argument as a sources.list: a
+    # repository's own "file:/x.list" could say [trusted=yes] and point anywhere
+    ('mirror = "file:/x.list"\n', "a project file may name only an http(s) mirror"),
+    ('mirror = "file:///srv/mirror"\n', "a project file may name only an http(s) mirror"),
+    ('mirror = "http:/evil.list"\n', "'mirror' must be an http"),
+    ('mirror = "http://x/debian[trusted=yes]"\n', "'mirror' must be an http"),
     ('mirror = "http://127.0.0.1/debian --customize-hook=id"\n', "'mirror' must be an http"),
     # wrong types, unknown keys, syntax
     ('network = "yes please"\n', "must be true or false"),
