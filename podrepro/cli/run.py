@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,13 +35,7 @@ def register(app: typer.Typer) -> None:
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
               private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
-        from podrepro import workflows
-        from podrepro.cli.output import Progress, confirm
-
-        workflows.reproduce("shell", arch, [], profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, confirm=confirm,
-                            progress=Progress)
+        _reproduce("shell", arch, [], locals())
 
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
@@ -51,13 +45,7 @@ def register(app: typer.Typer) -> None:
 
         Everything after "--" is the command, passed as is (never through a shell). The
         command's exit code is podrepro's."""
-        from podrepro import workflows
-        from podrepro.cli.output import Progress, confirm
-
-        workflows.reproduce("run", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, confirm=confirm,
-                            progress=Progress)
+        _reproduce("run", arch, _strip(ctx.args), locals())
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
@@ -65,13 +53,7 @@ def register(app: typer.Typer) -> None:
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
               private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
         """Run the profile's build command in the ARCH container (extra args after --)."""
-        from podrepro import workflows
-        from podrepro.cli.output import Progress, confirm, info
-
-        workflows.reproduce("build", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                            host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                            private_binfmt=private_binfmt, image=image, writable_git=writable_git, notify=lambda line: info(f"podrepro: {line}"),
-                            confirm=confirm, progress=Progress)
+        _reproduce("build", arch, _strip(ctx.args), locals())
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -85,15 +67,24 @@ def register(app: typer.Typer) -> None:
 
         Exits with the test program's code; exits 1 when no test ran (a --filter that matches
         nothing, a tree without tests)."""
-        from podrepro import workflows
-        from podrepro.cli.output import Progress, confirm, info
-
-        rc = workflows.reproduce("test", arch, _strip(ctx.args), profile=profile, src=src, network=network,
-                                 host_network=host_network, env=env or [], cpu=cpu, suite=suite, mirror=mirror,
-                                 filt=filter_, timeout_multiplier=timeout_multiplier, private_binfmt=private_binfmt,
-                                 image=image, no_build=no_build, writable_git=writable_git, notify=lambda line: info(f"podrepro: {line}"),
-                                 confirm=confirm, progress=Progress)
+        rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
+                        timeout_multiplier=timeout_multiplier, no_build=no_build)
         raise typer.Exit(rc)
+
+
+# the options shell/run/build/test share, passed on by name from each command's locals()
+_COMMON = ("profile", "src", "network", "host_network", "env", "cpu", "suite", "mirror", "private_binfmt", "image",
+           "writable_git")
+
+
+def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **more: Any) -> int:
+    from podrepro import workflows
+    from podrepro.cli.output import Progress, confirm, info
+
+    kw = {k: opts[k] for k in _COMMON}
+    kw["env"] = kw["env"] or []
+    return workflows.reproduce(mode, arch, args, confirm=confirm, progress=Progress,
+                               notify=lambda line: info(f"podrepro: {line}"), **kw, **more)
 
 
 def _strip(args: list[str]) -> list[str]:
