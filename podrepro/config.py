@@ -89,6 +89,8 @@ class Config:
     project_file: Path | None
     user_file: Path
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # what the project file asked for and did not get (not approved with `podrepro trust`)
+    notices: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name].value
@@ -283,6 +285,15 @@ def trusted_owner(path: Path) -> bool:
     return uid in (os.getuid(), 0)
 
 
+def check_project_table(data: dict[str, Any], text: str, display: str) -> dict[str, Any]:
+    """A project file's top-level settings, checked as ``resolve`` checks them."""
+    return _check_table(data, text, display, project=True)
+
+
+def check_project_profiles(data: dict[str, Any], text: str, display: str, base: Path) -> dict[str, dict[str, Any]]:
+    return _check_profiles(data, text, display, base, project=True)
+
+
 def find_project_root(start: Path, environ: Mapping[str, str] | None = None) -> tuple[Path, Path | None]:
     """The directory holding podrepro.toml (walking up, but never above the git top level, and
     only a file of this user's), else the git top level, else ``start``."""
@@ -343,12 +354,22 @@ def resolve(
         for k, v in _check_table(data, text, str(user_file), project=False).items():
             values[k] = Value(v, f"user config {user_file}")
         profiles.update(_check_profiles(data, text, str(user_file), user_file.parent))
+    notices: list[str] = []
     if pfile is not None:
         disp = str(pfile.relative_to(root)) if pfile.is_relative_to(root) else str(pfile)
         data, text = load_toml(pfile, disp)
-        for k, v in _check_table(data, text, disp, project=True).items():
+        pvalues = _check_table(data, text, disp, project=True)
+        pprofiles = _check_profiles(data, text, disp, pfile.parent, project=True)
+        from podrepro import trust
+        from podrepro.paths import get_paths
+
+        asked = trust.requests(pvalues, pprofiles)
+        if asked and not trust.is_trusted(get_paths(), pfile):
+            trust.strip(pvalues, pprofiles)
+            notices.append(trust.notice(pfile, asked))
+        for k, v in pvalues.items():
             values[k] = Value(v, f"project {pfile}")
-        profiles.update(_check_profiles(data, text, disp, pfile.parent, project=True))
+        profiles.update(pprofiles)
     for s in SETTINGS:
         var = "PODREPRO_" + s.name.upper()
         if var in environ and environ[var] != "":
@@ -357,4 +378,4 @@ def resolve(
         if v is not None:
             values[k] = Value(coerce(k, v, f"--{k.replace('_', '-')}"), f"flag --{k.replace('_', '-')}")
     return Config(values=values, project_root=root, project_file=pfile,
-                  user_file=user_file, profiles=profiles)
+                  user_file=user_file, profiles=profiles, notices=tuple(notices))

@@ -33,7 +33,7 @@ class RunSpec:
     project_root: Path
     workdir: Path
     network: str = "none"              # "none" | "private" | "host" (host: CLI flag only)
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str | None] = field(default_factory=dict)   # None: passed through by name
     tty: bool = False
     interactive: bool = False
     ccache_dir: Path | None = None
@@ -44,9 +44,11 @@ class RunSpec:
     git_writable: bool = False         # --writable-git: the project's .git mounted read-write too
 
 
-def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """``NAME=VALUE`` sets; bare ``NAME`` passes the host's value through (skipped if unset)."""
-    out: dict[str, str] = {}
+def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
+    """``NAME=VALUE`` sets; bare ``NAME`` passes the host's value through (skipped if unset): it
+    maps to None, which becomes podman's ``--env NAME``, so podman takes the value from its own
+    environment and it never appears in an argv (``ps``), a log or a saved run plan."""
+    out: dict[str, str | None] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not ENV_NAME.fullmatch(name):
@@ -55,7 +57,7 @@ def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str
         if sep:
             out[name] = value
         elif name in environ:
-            out[name] = environ[name]
+            out[name] = None
     return out
 
 
@@ -101,8 +103,9 @@ def build_command(profile: Profile, vals: Mapping[str, str], extra: Sequence[str
     return substitute(profile.build, vals) + list(extra)
 
 
-def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str], multiplier: float) -> dict[str, str]:
-    env: dict[str, str] = {"HOME": HOME_IN_CONTAINER, "PODREPRO_ARCH": spec.arch.alias,
+def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str],
+                  multiplier: float) -> dict[str, str | None]:
+    env: dict[str, str | None] = {"HOME": HOME_IN_CONTAINER, "PODREPRO_ARCH": spec.arch.alias,
                            "PODREPRO_TIMEOUT_MULTIPLIER": f"{multiplier:g}"}
     path = BASE_PATH
     if spec.ccache_dir is not None:
@@ -127,7 +130,7 @@ def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str
     return env
 
 
-def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str]) -> list[str]:
+def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str | None]) -> list[str]:
     """The ``podman run`` argv of a run (the engine's one builder, with a run's options)."""
     from podrepro.engine import commands
 

@@ -108,8 +108,17 @@ def fingerprint(kind: int, path: str) -> Dep:
 
 
 def env_snapshot(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
-    wanted = set(ENV_NAMES) | set(names)
-    return {k: v for k, v in environ.items() if k.startswith(ENV_PREFIXES) or k in wanted}
+    """The environment a plan depends on. Of the variables passed through by name (``names``)
+    only whether each is set: podman reads their values itself, so a secret's value never lands
+    in the plans file."""
+    wanted = set(names)
+    out = {}
+    for k, v in environ.items():
+        if k.startswith(ENV_PREFIXES) or k in ENV_NAMES:
+            out[k] = v
+        elif k in wanted:
+            out[k] = "(set)"
+    return out
 
 
 def stale(plan: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:

@@ -97,6 +97,7 @@ def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: li
     if ccache_dir is not None:
         deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
     deps.append((content, Path("/sys/fs/selinux/enforce")))
+    deps.append((stat, paths.state / "trusted.json"))  # an approval changes what the config says
     # the host's apt sources: with mirror = auto they name the mirror, which is part of the tag
     deps += [(stat, Path("/etc/apt/sources.list")), (listing, Path("/etc/apt/sources.list.d"))]
     if report is not None and report.entry is not None:
@@ -171,6 +172,9 @@ def reproduce(
     cfg = config.resolve({"profile": profile, "suite": suite, "mirror": mirror, "network": network,
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
                           "binfmt_mode": "private" if private_binfmt else None}, src=src)
+    say = notify or (lambda line: None)
+    for line in cfg.notices:
+        say(line)
     t = target(cfg, arch.alias, None)
     binfmt_mode = binfmt_mode_for(cfg, arch)
     report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
@@ -207,7 +211,6 @@ def reproduce(
     else:
         command = runner.test_command(t.profile, vals, filt, args, mult)
         workdir = root
-    say = notify or (lambda line: None)
     ccache_dir = None
     if t.profile.ccache:
         ccache_dir = paths.ccache(arch.alias)

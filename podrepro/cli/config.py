@@ -22,6 +22,10 @@ def show(
 
     cfg = config.resolve()
     p = get_paths()
+    from podrepro.cli.output import info
+
+    for line in cfg.notices:  # what the project file asked for and does not get, and why
+        info(f"podrepro: {line}")
     if json_:
         emit_json({
             "settings": {k: {"value": v.value, "source": v.source} for k, v in cfg.values.items()},

@@ -23,12 +23,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fast_run(arch: str, command: list[str]) -> int:
     """Exactly what ``podrepro run ARCH -- CMD`` means through typer, minus the parsing."""
-    from podrepro.cli.output import Progress, confirm, error
+    from podrepro.cli.output import Progress, confirm, error, info
     from podrepro.errors import EXIT_INTERRUPTED, PodreproError
     from podrepro.workflows import reproduce
 
     try:
-        reproduce("run", arch, command, save_plan=True, confirm=confirm, progress=Progress)
+        reproduce("run", arch, command, save_plan=True, confirm=confirm, progress=Progress,
+                  notify=lambda line: info(f"podrepro: {line}"))
     except PodreproError as e:
         error(e.message, e.hint)
         return e.exit_code

@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, config, doctor, image, run
+    from podrepro.cli import arches, binfmt, config, doctor, image, run, trust
 
     arches.register(app)
     config.register(app)
@@ -57,6 +57,7 @@ def _register() -> None:
     binfmt.register(app)
     image.register(app)
     run.register(app)
+    trust.register(app)
 
 
 _register()

@@ -53,7 +53,7 @@ def run_argv(
     name: str | None = None,
     volumes: Sequence[str] = (),
     tmpfs: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     workdir: str | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
@@ -83,8 +83,9 @@ def run_argv(
         argv += ["--volume", v]
     for t in tmpfs:
         argv += ["--tmpfs", t]
-    for k, v in (env or {}).items():
-        argv += ["--env", f"{k}={v}"]
+    for k, val in (env or {}).items():
+        # None: podman takes the value from its own environment (no value in this argv)
+        argv += ["--env", k if val is None else f"{k}={val}"]
     if workdir:
         argv += ["--workdir", workdir]
     argv += list(extra)

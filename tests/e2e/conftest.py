@@ -39,6 +39,13 @@ def podrepro(*args: str, env: dict[str, str] | None = None, cwd: Path | str | No
     return Result(cp.returncode, cp.stdout, cp.stderr)
 
 
+def approve(project: Path, env: dict[str, str] | None = None) -> None:
+    """`podrepro trust` in ``project``: what its podrepro.toml asks for (a Containerfile,
+    packages, ...) counts from now on."""
+    r = podrepro("trust", cwd=project, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("approved "), r.stdout + r.stderr
+
+
 def podman(*args: str, timeout: float = 600, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["podman", *args], capture_output=True, timeout=timeout, input=input)
 

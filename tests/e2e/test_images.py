@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, no_leftover_containers, podman, podrepro, temp_dirs_of
+from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -217,6 +217,7 @@ def _unique_project(tmp_path: Path, token: str) -> Path:
         f"ARG BASE\nFROM ${{BASE}}\n# {token}\nRUN sleep 8 && echo {token} > /podrepro-token\n")
     (proj / "podrepro.toml").write_text('default_profile = "tiny"\n[profile.tiny]\ncontainerfile = "tiny.Containerfile"\n'
                                         'test = ["cat", "/podrepro-token"]\n')
+    approve(proj)  # a project Containerfile counts only once the user approved the file
     return proj
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, no_leftover_containers, podman, podrepro, temp_dirs_of
+from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -108,6 +108,7 @@ def unique_project(root: Path, token: str, *, sleep: int = 0, arch_note: str = "
         f"ARG BASE\nFROM ${{BASE}}\n# {token} {arch_note}\nRUN {run}echo {token} > /podrepro-token\n")
     (proj / "podrepro.toml").write_text('default_profile = "tiny"\n[profile.tiny]\ncontainerfile = "tiny.Containerfile"\n'
                                         'test = ["cat", "/podrepro-token"]\n')
+    approve(proj)  # a project Containerfile counts only once the user approved the file
     return proj
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, no_leftover_containers, podman, podrepro
+from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -167,6 +167,7 @@ def test_the_readmes_meson_profile(tmp_path: Path) -> None:
     proj = tmp_path / "mesonproj"
     proj.mkdir()
     (proj / "podrepro.toml").write_text(MESON_TOML)
+    approve(proj)  # its packages and Containerfile (the README says to run `podrepro trust`)
     (proj / "meson.build").write_text("project('w', 'c')\n"
                                       "test('long_is_8', executable('t', 't.c'))\n")
     (proj / "t.c").write_text("int main(void) { return sizeof(long) == 8 ? 0 : 1; }\n")
@@ -251,6 +252,7 @@ def fake_webkit(tmp_path: Path) -> Path:
     # the real jsc profile, but on a light image: this test is about the argv, not about g++
     (root / "podrepro.toml").write_text('default_profile = "jsc"\n[profile.jsc]\ncontainerfile = "light.Containerfile"\n'
                                         'env = ["PODREPRO_RECORD_DIR={src}/rec"]\n')
+    approve(root)
     (root / "rec").mkdir()
     return root
 
@@ -404,6 +406,7 @@ def test_run_plan_notices_binfmt_containerfile_and_upgrade(project: Path, tmp_pa
     (project / "light.Containerfile").write_text("ARG BASE\nFROM ${BASE}\n")
     (project / "podrepro.toml").write_text('default_profile = "light"\n[profile.light]\n'
                                             'containerfile = "light.Containerfile"\n')
+    approve(project)
     env = {"PODREPRO_AUDIT_LOG": str(log), "PODREPRO_CACHE_DIR": str(tmp_path / "cache"),
            "PYTHONPATH": str(code), "PODREPRO_BINFMT_DIR": str(fake_binfmt)}
     cmd = ("run", "arm", "--", "uname", "-m")
@@ -440,6 +443,39 @@ def test_run_plan_notices_binfmt_containerfile_and_upgrade(project: Path, tmp_pa
     made = podman("images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost/podrepro/light")
     for tag in made.stdout.decode().split():
         podman("rmi", tag)
+
+
+def test_a_project_cannot_take_secrets_or_network_without_approval(project: Path, tmp_path: Path) -> None:
+    """The attack: a cloned project's podrepro.toml passes the user's GITHUB_TOKEN through and
+    asks for a network, so its test could send the token anywhere. Until `podrepro trust`, both
+    are ignored (one line says so); after it, the value reaches the container without ever being
+    in podman's argv (what `ps` shows) or a saved run plan."""
+    toml = project / "podrepro.toml"
+    toml.write_text(toml.read_text() + 'env = ["GITHUB_TOKEN", "LITERAL=ok"]\nnetwork = true\n')
+    secret = f"ghp_{os.getpid()}secret"
+    log = tmp_path / "audit.jsonl"
+    env = {"GITHUB_TOKEN": secret, "PODREPRO_AUDIT_LOG": str(log), "PODREPRO_CACHE_DIR": str(tmp_path / "cache")}
+    show = ["sh", "-c", 'echo "token=${GITHUB_TOKEN:-unset} literal=$LITERAL"; ls /sys/class/net | tr "\\n" " "']
+    r = podrepro("run", "arm", "--", *show, cwd=project, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "token=unset literal=ok" in r.stdout
+    assert r.stdout.split("\n")[1].split() == ["lo"], "no network without approval"
+    assert "asks for env (host variables GITHUB_TOKEN); network (a network for the container): ignored until" \
+        in r.stderr, r.stderr
+    approve(project)
+    r = podrepro("run", "arm", "--", *show, cwd=project, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"token={secret} literal=ok" in r.stdout
+    assert len(r.stdout.split("\n")[1].split()) > 1, "the approved file gets its network"
+    assert "ignored until" not in r.stderr
+    # the value was never an argument of any command podrepro ran, nor in a saved run plan
+    assert secret not in log.read_text()
+    plans = tmp_path / "cache" / "run-plans"
+    assert not plans.exists() or secret.encode() not in plans.read_bytes()
+    # any edit of the file needs a new approval
+    toml.write_text(toml.read_text() + "# edited\n")
+    r = podrepro("run", "arm", "--", *show, cwd=project, env=env)
+    assert "token=unset" in r.stdout and "ignored until" in r.stderr
 
 
 def test_a_build_cannot_plant_a_git_hook(project: Path) -> None:

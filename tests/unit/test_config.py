@@ -11,6 +11,12 @@ from podrepro import config
 from podrepro.errors import EXIT_USAGE, ConfigError
 
 
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Approvals (`podrepro trust`) live in the state dir: a private one per test."""
+    monkeypatch.setenv("PODREPRO_STATE_DIR", str(tmp_path / "state"))
+
+
 def _resolve(tmp: Path, *, user: str | None = None, project: str | None = None,
              env: dict[str, str] | None = None, cli: dict[str, object] | None = None) -> config.Config:
     uf = tmp / "user" / "config.toml"
@@ -109,10 +115,20 @@ def test_non_utf8_file(tmp_path: Path) -> None:
 
 
 def test_profile_containerfile_resolved_relative_to_file(tmp_path: Path) -> None:
+    from podrepro import trust
+    from podrepro.paths import get_paths
+
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "my.Containerfile").write_text("ARG BASE\nFROM ${BASE}\n")
-    c = _resolve(tmp_path, project='[profile.mine]\ncontainerfile = "my.Containerfile"\ntest = ["make", "check"]\n')
+    text = '[profile.mine]\ncontainerfile = "my.Containerfile"\ntest = ["make", "check"]\n'
+    c = _resolve(tmp_path, project=text)
+    # not approved yet: the Containerfile is ignored, and one notice says so
+    assert "containerfile" not in c.profiles["mine"] and len(c.notices) == 1
+    assert "profile.mine.containerfile (my.Containerfile)" in c.notices[0] and "podrepro trust" in c.notices[0]
+    trust.approve(get_paths(), tmp_path / "proj" / "podrepro.toml")
+    c = _resolve(tmp_path, project=text)
     assert c.profiles["mine"]["containerfile"] == str((tmp_path / "proj" / "my.Containerfile").resolve())
+    assert c.notices == ()
 
 
 def test_project_root_walks_up(tmp_path: Path) -> None:

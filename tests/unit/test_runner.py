@@ -50,7 +50,7 @@ def test_selinux_uses_label_disable_not_relabel() -> None:
 def test_ccache_mount_and_env(tmp_path: Path) -> None:
     spec = _spec(ccache_dir=tmp_path)
     env = runner.container_env(spec, BUILTINS["generic"], {}, 4.0)
-    assert env["PATH"].startswith("/usr/lib/ccache:")
+    assert str(env["PATH"]).startswith("/usr/lib/ccache:")
     assert env["CCACHE_DIR"] == runner.CCACHE_MOUNT and env["CMAKE_C_COMPILER_LAUNCHER"] == "ccache"
     argv = runner.run_argv("podman", spec, env)
     assert f"{tmp_path}:{runner.CCACHE_MOUNT}" in argv
@@ -107,7 +107,10 @@ def test_filter_without_option_is_appended() -> None:
 
 
 def test_parse_env() -> None:
-    assert runner.parse_env(["A=1", "B", "C"], {"B": "host"}) == {"A": "1", "B": "host"}
+    # B: passed through by name (None: podman's --env B reads it; the value is in no argv)
+    assert runner.parse_env(["A=1", "B", "C"], {"B": "s3cr3t"}) == {"A": "1", "B": None}
+    argv = runner.run_argv("podman", _spec(env={"A": "1", "B": None}), {"A": "1", "B": None})
+    assert argv[argv.index("B") - 1] == "--env" and not [a for a in argv if "s3cr3t" in a]
     with pytest.raises(UsageError):
         runner.parse_env(["1BAD=x"], {})
     with pytest.raises(UsageError):

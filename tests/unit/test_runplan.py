@@ -102,7 +102,7 @@ def test_same_size_rewrite_of_a_file_misses(env: dict[str, str], tmp_path: Path)
 
 @pytest.mark.parametrize("var,value", [
     ("PODREPRO_PROFILE", "jsc"), ("PODREPRO_PODMAN", "/usr/local/bin/podman"), ("XDG_CONFIG_HOME", "/x"),
-    ("CONTAINERS_STORAGE_CONF", "/s.conf"), ("GIT_DIR", "/g"), ("HOME", "/elsewhere"), ("MYVAR", "2"),
+    ("CONTAINERS_STORAGE_CONF", "/s.conf"), ("GIT_DIR", "/g"), ("HOME", "/elsewhere"),
 ])
 def test_a_relevant_environment_change_misses(env: dict[str, str], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -110,6 +110,19 @@ def test_a_relevant_environment_change_misses(env: dict[str, str], tmp_path: Pat
     _save(tmp_path, names=("MYVAR",))  # MYVAR: passed through by the config's env list
     assert runplan.lookup("arm") == ARGV
     monkeypatch.setenv(var, value)
+    assert runplan.lookup("arm") is None
+
+
+def test_a_passed_through_variable_counts_by_presence_not_value(env: dict[str, str], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """podman reads a passed-through variable itself (`--env NAME`): a new value needs no new
+    plan, and the value is never written into the plans file; (un)setting it does miss."""
+    monkeypatch.setenv("MYVAR", "s3cr3t-value")
+    _save(tmp_path, names=("MYVAR",))
+    assert b"s3cr3t-value" not in Path(runplan.plans_file()).read_bytes()
+    monkeypatch.setenv("MYVAR", "another")
+    assert runplan.lookup("arm") == ARGV
+    monkeypatch.delenv("MYVAR")
     assert runplan.lookup("arm") is None
 
 

@@ -326,7 +326,16 @@ def test_valid_hostile_project_stays_confined(harness: Harness, cmd: list[str]) 
 
 
 def test_host_network_only_from_the_command_line(harness: Harness) -> None:
+    from podrepro import trust
+    from podrepro.paths import get_paths
+
     proj = _project(harness.tmp, 'network = true\n')
+    # not approved: no network at all, and one line says why and how to approve
+    _, err, argv = harness.cli(["run", "arm", "--", "true"], proj)
+    assert argv is not None, err
+    assert parse_run(argv).values("--network") == ["none"]
+    assert "asks for network (a network for the container): ignored until you approve" in err, err
+    trust.approve(get_paths(), proj / "podrepro.toml")
     _, err, argv = harness.cli(["run", "arm", "--", "true"], proj)
     assert argv is not None, err
     assert parse_run(argv).values("--network") == []  # private network, not the host's
@@ -380,3 +389,21 @@ def test_config_show_escapes_control_characters(harness: Harness) -> None:
     text = out.getvalue()
     assert "\x1b" not in text and "\r" not in text and "\u202e" not in text
     assert "A=x\\x1b[2K\\x1b[1A\\rprofile  generic  default\\u202e" in text, text
+
+
+def test_trust_approves_this_file_as_it_is(harness: Harness) -> None:
+    proj = _project(harness.tmp, 'env = ["GITHUB_TOKEN", "A=1"]\n[profile.x]\npackages = ["curl"]\n')
+    code, _, _ = harness.cli(["trust", "--show"], proj)
+    assert code == 0
+    # the approval is what the env pass-through, a profile's packages... count by
+    cfg = config.resolve({}, cwd=proj, environ={})
+    assert cfg["env"] == ["A=1"] and "packages" not in cfg.profiles["x"] and len(cfg.notices) == 1
+    assert "env (host variables GITHUB_TOKEN); profile.x.packages (curl)" in cfg.notices[0]
+    assert harness.cli(["trust"], proj)[0] == 0
+    cfg = config.resolve({}, cwd=proj, environ={})
+    assert cfg["env"] == ["GITHUB_TOKEN", "A=1"] and cfg.profiles["x"]["packages"] == ["curl"] and cfg.notices == ()
+    # an edit (a new request smuggled in after the approval) needs a new approval
+    (proj / "podrepro.toml").write_text('network = true\n' + (proj / "podrepro.toml").read_text())
+    cfg = config.resolve({}, cwd=proj, environ={})
+    assert cfg["env"] == ["A=1"] and cfg["network"] is False and len(cfg.notices) == 1
+    assert harness.cli(["trust", "--revoke"], proj)[0] == 0
