@@ -93,9 +93,9 @@ def ls(json_: JsonOpt = False) -> None:
     if json_:
         emit_json([r.to_dict() for r in rows])
         return
-    echo(table(["arch", "profile", "hash", "size", "created", "last used", "status", "tag"],
-               [(r.arch, r.profile, r.hash, _human(r.size), r.created[:16], r.last_used[:16] or "-", r.status, r.tag)
-                for r in rows]))
+    echo(table(["arch", "profile", "hash", "size", "created", "last used", "status", "origin", "tag"],
+               [(r.arch, r.profile, r.hash, _human(r.size), r.created[:16], r.last_used[:16] or "-", r.status,
+                 r.origin, r.tag) for r in rows]))
 
 
 @image_app.command("rm")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.podman import remove_tree
-from podrepro.errors import EngineError, UsageError
+from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.images.recipe import BaseSource, Recipe
 from podrepro.images.seed import hook_seeded, open_seed
 
@@ -98,7 +98,11 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         start = 0
         try:
             if seed and spec.host_dpkg:
-                stream = open_seed(b.engine, b.children, recipe, mmtmp, lf)
+                try:
+                    built = {t for t, e in b.index.all().items() if e.get("origin") == "built"}
+                except (OSError, PodreproError):
+                    built = set()  # no index, no seed: a full bootstrap
+                stream = open_seed(b.engine, b.children, recipe, mmtmp, lf, built)
             seeding = f", seeded from {stream.image.tags[0]}" if stream is not None else ""
             b.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
                                          " → podman import")

@@ -124,7 +124,7 @@ class Builder:
         """Index a freshly built image. The index is a cache: failing to write it (a full disk)
         must not turn a built, verified, tagged image into a failed command."""
         try:
-            self.index.update(tag, **fields)
+            self.index.update(tag, origin="built", **fields)
             if self.index.warning is not None:  # it was corrupted: set aside; rebuild the rest
                 self.index.rebuild(self.engine.list_images(f"{LABEL}.hash"))
                 self.reporter.warn(self.index.warning)

@@ -9,7 +9,7 @@ import os
 import secrets
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +24,8 @@ SEED_PREFIX = "podrepro-seed-"
 EXPORT_TIMEOUT = 180
 
 
-def choose_seed(images: list[ImageInfo], recipe: Recipe) -> ImageInfo | None:
+def choose_seed(images: list[ImageInfo], recipe: Recipe,
+                built_here: Callable[[ImageInfo], bool] = lambda img: True) -> ImageInfo | None:
     """The earlier base a host-dpkg bootstrap of ``recipe`` starts from (see bootstrap.HOST_DPKG_HOOK).
 
     Candidates: tagged podrepro bases of the same Debian architecture and suite that mmdebstrap
@@ -40,7 +41,7 @@ def choose_seed(images: list[ImageInfo], recipe: Recipe) -> ImageInfo | None:
     chosen = None
     for img in images:
         data = recipe_label(img.labels)
-        if not data or not img.tags or recipe.tag in img.tags:
+        if not data or not img.tags or recipe.tag in img.tags or not built_here(img):
             continue
         if (data.get("kind"), data.get("source"), data.get("installer")) != ("base", "mmdebstrap", "host-dpkg"):
             continue
@@ -55,11 +56,15 @@ def choose_seed(images: list[ImageInfo], recipe: Recipe) -> ImageInfo | None:
     return chosen
 
 
-def open_seed(engine: Podman, children: Children, recipe: Recipe, workdir: Path, lf: IO[bytes]) -> SeedStream | None:
-    """Start exporting the earlier base that ``recipe``'s bootstrap can start from, if any."""
+def open_seed(engine: Podman, children: Children, recipe: Recipe, workdir: Path, lf: IO[bytes],
+              built: set[str] | None = None) -> SeedStream | None:
+    """Start exporting the earlier base that ``recipe``'s bootstrap can start from, if any.
+    ``built``: the tags this user's podrepro built (the index says so); an imported or pulled
+    base, someone else's root filesystem, is never a seed."""
     try:
         remove_stale_seed_containers(engine)
-        image = choose_seed(engine.list_images(f"{LABEL}.kind=base"), recipe)
+        image = choose_seed(engine.list_images(f"{LABEL}.kind=base"), recipe,
+                            built_here=lambda img: bool(built is not None and built & set(img.tags)))
     except PodreproError:
         return None
     if image is None:

@@ -151,13 +151,15 @@ def import_archive(engine: Podman, builder: Builder, path: Path) -> str:
             engine.remove_image(tag, force=True)
         raise
     info = engine.inspect(tag)
-    _index(builder.paths, tag, meta.labels, info)
+    _index(builder.paths, tag, meta.labels, info, "imported")
     return tag
 
 
-def _index(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | None) -> None:
+def _index(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | None, origin: str) -> None:
+    """``origin``: imported or pulled. Such an image is never a seed for a local bootstrap (its
+    root filesystem is someone else's), and `image ls` says where it came from."""
     L = LABEL
-    Index(paths).update(tag, hash=labels.get(f"{L}.hash"), arch=labels.get(f"{L}.arch"),
+    Index(paths).update(tag, origin=origin, hash=labels.get(f"{L}.hash"), arch=labels.get(f"{L}.arch"),
                         profile=labels.get(f"{L}.profile"), kind=labels.get(f"{L}.kind"),
                         recipe=recipe_label(labels), size=info.size if info else 0, created=timestamp(),
                         last_used=timestamp(), id=info.id if info else "")
@@ -185,7 +187,7 @@ def pull(engine: Podman, builder: Builder, ref: str) -> str:
             except BaseException:
                 engine.remove_image(tag, force=True)
                 raise
-        _index(builder.paths, tag, dict(info.labels), engine.inspect(tag))
+        _index(builder.paths, tag, dict(info.labels), engine.inspect(tag), "pulled")
         return tag
     finally:
         with contextlib.suppress(Exception):

@@ -40,6 +40,7 @@ class Row:
     last_used: str
     status: str           # current | custom | stale
     id: str
+    origin: str = "?"     # built (here) | imported | pulled | ? (before podrepro recorded it)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -100,7 +101,7 @@ def list_rows(cfg: Config, engine: Podman, paths: Paths, warn: Notify | None = N
                 tag=tag, arch=lb.get(f"{LABEL}.arch", "?"), profile=lb.get(f"{LABEL}.profile", "?"),
                 kind=lb.get(f"{LABEL}.kind", "?"), hash=lb.get(f"{LABEL}.hash", "?"),
                 size=info.size, created=entry.get("created") or info.created, last_used=entry.get("last_used", ""),
-                status=status, id=info.id[:12],
+                status=status, id=info.id[:12], origin=str(entry.get("origin") or "?"),
             ))
     rows.sort(key=lambda r: (r.arch, r.profile, r.tag))
     return rows

@@ -163,6 +163,7 @@ def test_from_rootfs_then_export_rm_import_roundtrip(rootfs_tar: Path, tmp_path:
     assert im.returncode == 0, im.stderr
     assert tag in _tags()
     assert _inspect(tag)["Labels"] == labels_before
+    assert _origin(tag) == "imported", "image ls says where an image came from (and it never seeds)"
     run = podman("run", "--rm", "--platform", "linux/arm/v7", "--pull=never", "--network", "none", tag, "uname", "-m")
     assert run.stdout.decode().strip() == "armv7l"
 
@@ -207,6 +208,14 @@ def test_push_rm_pull_roundtrip(rootfs_tar: Path, registry: str) -> None:
     assert pull.returncode == 0, pull.stderr
     assert tag in _tags(), "pull restores the image under its content-hash tag"
     assert _inspect(tag)["Architecture"] == "arm"
+    assert _origin(tag) == "pulled"
+
+
+def _origin(tag: str) -> str:
+    ls = podrepro("image", "ls", "--json")
+    assert ls.returncode == 0, ls.stderr
+    (row,) = [r for r in json.loads(ls.stdout) if r["tag"] == tag]
+    return str(row["origin"])
 
 
 def _unique_project(tmp_path: Path, token: str) -> Path:

@@ -232,6 +232,9 @@ def test_choose_seed_takes_the_closest_earlier_base_of_the_same_arch_and_suite()
     # only host-dpkg bootstraps seed, and a base never seeds itself
     assert choose_seed(store, base_recipe(arm, "bookworm", "buildd", installer="chroot")) is None
     assert choose_seed([_base_image(minbase, "2026-11-30T12:00:00Z")], minbase) is None
+    # an imported or pulled base (someone else's root filesystem) is never a seed
+    assert choose_seed(store, buildd, built_here=lambda img: img is not store[1]) == store[0]
+    assert choose_seed(store, buildd, built_here=lambda img: False) is None
 
 
 def test_hook_seeded_reads_the_hooks_verdict_of_this_attempt(tmp_path: Path) -> None:
