@@ -51,8 +51,15 @@ class Paths:
     def debs(self, debian_arch: str, suite: str) -> Path:
         return self.cache / "debs" / f"{suite}-{debian_arch}"
 
-    def ccache(self, alias: str) -> Path:
-        return self.cache / "ccache" / alias
+    def ccache(self, alias: str, project: Path | None = None) -> Path:
+        """Per architecture and, given ``project``, per project: one project's build cannot plant
+        a cache entry (an object for another's source) that a second project then links."""
+        d = self.cache / "ccache" / alias
+        if project is None:
+            return d
+        import hashlib
+
+        return d / hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:16]
 
     @property
     def logs(self) -> Path:

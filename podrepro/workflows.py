@@ -213,7 +213,7 @@ def reproduce(
         workdir = root
     ccache_dir = None
     if t.profile.ccache:
-        ccache_dir = paths.ccache(arch.alias)
+        ccache_dir = paths.ccache(arch.alias, cfg.project_root)
         ccache_dir.mkdir(parents=True, exist_ok=True)
         paths.ensure_cache()
     if mode in ("build", "test") and t.profile.build_dir:

@@ -428,3 +428,18 @@ def test_project_containerfile_cannot_reach_past_its_build(tmp_path: Path, body:
     # RUN steps that install and build are fine
     (proj / "x.Containerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN apt-get update && \\\n  apt-get install -y curl\n")
     config.resolve({}, cwd=proj, environ={}, user_file=tmp_path / "none.toml")
+
+
+def test_each_project_gets_its_own_ccache(harness: Harness) -> None:
+    """A hostile project's build could plant a ccache entry for another project's source: the
+    cache is per architecture and per project."""
+    (harness.tmp / "a").mkdir()
+    (harness.tmp / "b").mkdir()
+    a = _project(harness.tmp / "a", '[profile.x]\nextends = "generic"\n')
+    b = _project(harness.tmp / "b", '[profile.x]\nextends = "generic"\n')
+    mounts = []
+    for proj in (a, b):
+        _, err, argv = harness.cli(["run", "--profile", "x", "arm", "--", "true"], proj)
+        assert argv is not None, err
+        mounts += [v for v in parse_run(argv).values("--volume") if v.endswith(":" + runner.CCACHE_MOUNT)]
+    assert len(mounts) == 2 and mounts[0] != mounts[1], mounts
