@@ -137,6 +137,12 @@ def import_archive(engine: Podman, builder: Builder, path: Path) -> str:
     arch, tag = check_labels(meta.labels, meta.architecture, str(path))
     if meta.tags and tag not in meta.tags:
         raise PodreproError(f"{path}: archive is tagged {', '.join(meta.tags)}, its recipe says {tag}")
+    others = [t for t in meta.tags if t != tag]
+    if others:
+        # loading them would re-point those names (docker.io/library/debian:bookworm, say) at
+        # this image for every later podman user of the store
+        raise PodreproError(f"{path}: the archive also names {', '.join(others)}; podrepro imports only {tag}",
+                            hint="export it again with 'podrepro image export' (one name per archive)")
     existing = engine.inspect(tag)
     if existing is not None:
         return tag  # same content hash: already here, nothing to do

@@ -417,3 +417,22 @@ def test_archive_that_unpacks_to_too_much_is_refused(tmp_path: Path, monkeypatch
     a = _tar_with(tmp_path, [("layer.tar", b"x" * 2000), ("manifest.json", b"[]")])
     with pytest.raises(PodreproError, match="unpacks to more than"):
         sharing.read_archive(a)
+
+
+def test_import_refuses_an_archive_that_names_other_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: an archive whose one image also carries `docker.io/library/debian:bookworm`;
+    loading it would re-point that name at the archive's image for every later podman user."""
+    recipe = base_recipe(lookup("arm"), "bookworm", "minbase")
+    meta = sharing.ArchiveMeta(tags=(recipe.tag, "docker.io/library/debian:bookworm"), labels=recipe.labels(),
+                               architecture="arm", variant="v7", os="linux")
+    monkeypatch.setattr(sharing, "read_archive", lambda path: meta)
+
+    class Engine:
+        def inspect(self, ref: str) -> None:
+            return None
+
+        def load(self, path: Path) -> list[str]:
+            raise AssertionError("nothing may be loaded")
+
+    with pytest.raises(PodreproError, match=r"also names docker\.io/library/debian:bookworm"):
+        sharing.import_archive(Engine(), object(), tmp_path / "x.tar")  # type: ignore[arg-type]
