@@ -11,9 +11,11 @@ probe binary itself is the command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -167,13 +169,6 @@ def test_podman_build_run_steps_through_the_runtime_wrapper(user: pwd.struct_pas
         _as_user(user.pw_name, "podman", "rmi", "-f", built, base)
 
 
-STORAGE_CONF = """[storage]
-driver = "overlay"
-graphroot = "{root}/graph"
-runroot = "{root}/run"
-"""
-
-
 def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: Path) -> None:
     """Issue 14's zero-sudo item, end to end: every host handler that could run mipsel binaries
     disabled, an unprivileged user with no sudo and an empty podman store: `podrepro image build
@@ -191,27 +186,37 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
     root = Path(tempfile.mkdtemp(prefix="podrepro-zerosudo-", dir="/var/tmp"))
     proj = root / "wordsize"
     shutil.copytree(REPO / "examples" / "wordsize", proj, ignore=shutil.ignore_patterns("build-podrepro-*"))
-    (root / "storage.conf").write_text(STORAGE_CONF.format(root=root))
+    # an empty store of its own: rootless podman keeps the store in $XDG_DATA_HOME, its runtime
+    # state (and its own pause process) in $XDG_RUNTIME_DIR; the user's containers.conf and
+    # storage.conf (runc and overlay on this host) come along
+    (root / "config" / "containers").mkdir(parents=True)
+    for f in Path(user.pw_dir, ".config", "containers").glob("*.conf"):
+        shutil.copy(f, root / "config" / "containers" / f.name)
+    (root / "data").mkdir()
+    (root / "run").mkdir(mode=0o700)
     subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(root)], check=True)
+    store_env = [f"XDG_DATA_HOME={root}/data", f"XDG_CONFIG_HOME={root}/config", f"XDG_RUNTIME_DIR={root}/run"]
     python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
-    env = [f"CONTAINERS_STORAGE_CONF={root}/storage.conf", f"PODREPRO_CACHE_DIR={root}/cache",
+    env = [*store_env, f"PODREPRO_CACHE_DIR={root}/cache",
            f"PODREPRO_STATE_DIR={root}/state", f"PODREPRO_CONFIG_DIR={root}/config", "PODREPRO_PROGRESS=plain",
            f"PODREPRO_AUDIT_LOG={os.environ.get('PODREPRO_AUDIT_LOG', '')}", f"HOME={user.pw_dir}",
            f"PATH={Path(python).parent}:/usr/bin:/bin"]
 
     def podrepro_as_user(*args: str) -> subprocess.CompletedProcess[str]:
-        uid = user.pw_uid
-        return subprocess.run(["runuser", "-u", user.pw_name, "--", "env", "-i", f"XDG_RUNTIME_DIR=/run/user/{uid}",
-                               *env, python, "-m", "podrepro", *args],
+        return subprocess.run(["runuser", "-u", user.pw_name, "--", "env", "-i", *env, python, "-m", "podrepro", *args],
                               capture_output=True, text=True, timeout=3000, cwd=proj)
+
+    def podman_as_user(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return _as_user(user.pw_name, "env", *store_env, "podman", *args)
 
     try:
         for h in handlers:
             (BINFMT / h).write_text("0")
         assert not analyze(read_state(), mips, detect_distro()).usable
-        empty = _as_user(user.pw_name, "env", f"CONTAINERS_STORAGE_CONF={root}/storage.conf",
-                         "podman", "images", "-q")
+        empty = podman_as_user("images", "-q")
         assert empty.returncode == 0 and empty.stdout.strip() == b"", empty
+        info = podman_as_user("info", "--format", "{{.Store.GraphRoot}}")
+        assert info.stdout.decode().strip() == f"{root}/data/containers/storage", info
         b = podrepro_as_user("image", "build", "mips", "--private-binfmt")
         assert b.returncode == 0, b.stdout + b.stderr
         assert b.stdout.strip().startswith("localhost/podrepro/generic:mips-"), b.stdout
@@ -228,7 +233,9 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
     finally:
         for h in handlers:
             (BINFMT / h).write_text("1")
-        _as_user(user.pw_name, "env", f"CONTAINERS_STORAGE_CONF={root}/storage.conf", "podman", "system", "reset",
-                 "--force")
+        podman_as_user("system", "reset", "--force")
+        pause = root / "run" / "libpod" / "tmp" / "pause.pid"  # this store's own pause process
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pause.read_text()), signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
     assert snapshot() == before, "the host's binfmt_misc changed"
