@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -183,7 +184,7 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
     handlers = [e.name for e in analyze(read_state(), mips, detect_distro()).matching
                 if (BINFMT / e.name).read_text().startswith("enabled")]
     assert handlers, "no host handler for mipsel to disable: the test would prove nothing"
-    root = Path(tempfile.mkdtemp(prefix="podrepro-zerosudo-", dir="/var/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="podrepro-ownstore-", dir="/var/tmp"))
     proj = root / "wordsize"
     shutil.copytree(REPO / "examples" / "wordsize", proj, ignore=shutil.ignore_patterns("build-podrepro-*"))
     # an empty store of its own: rootless podman keeps the store in $XDG_DATA_HOME, its runtime
@@ -229,7 +230,7 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
         t = podrepro_as_user("test", "mips", "--private-binfmt", "--no-build")
         assert t.returncode == 8, t.stdout + t.stderr  # the example's 32-bit bugs, reproduced
         assert "podrepro: 3 tests ran on mips, 2 failed: checksum, y2038" in t.stderr, t.stderr
-        assert "sudo" not in b.stderr + r.stderr + t.stderr
+        assert not re.search(r"\bsudo\b", b.stderr + r.stderr + t.stderr)  # nothing asked for privileges
     finally:
         for h in handlers:
             (BINFMT / h).write_text("1")
