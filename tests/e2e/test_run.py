@@ -451,7 +451,8 @@ def test_a_project_cannot_take_secrets_or_network_without_approval(project: Path
     are ignored (one line says so); after it, the value reaches the container without ever being
     in podman's argv (what `ps` shows) or a saved run plan."""
     toml = project / "podrepro.toml"
-    toml.write_text(toml.read_text() + 'env = ["GITHUB_TOKEN", "LITERAL=ok"]\nnetwork = true\n')
+    # top-level keys first: the example's file ends with a [profile.generic] table
+    toml.write_text('env = ["GITHUB_TOKEN", "LITERAL=ok"]\nnetwork = true\n' + toml.read_text())
     secret = f"ghp_{os.getpid()}secret"
     log = tmp_path / "audit.jsonl"
     env = {"GITHUB_TOKEN": secret, "PODREPRO_AUDIT_LOG": str(log), "PODREPRO_CACHE_DIR": str(tmp_path / "cache")}
