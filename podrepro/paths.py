@@ -48,8 +48,18 @@ class Paths:
     def index_file(self) -> Path:
         return self.cache / "images.json"
 
-    def debs(self, debian_arch: str, suite: str) -> Path:
-        return self.cache / "debs" / f"{suite}-{debian_arch}"
+    def debs(self, debian_arch: str, suite: str, containerfile: Path | None = None) -> Path:
+        """The .deb cache of one suite and architecture. Shared by bootstraps and podrepro's own
+        profile layers (where only apt, from the signed archive, writes to it); a project's own
+        Containerfile gets one of its own (``containerfile`` given): apt takes a cached .deb of
+        the right name and size without checking its hash, so a RUN step that could write to the
+        shared cache could plant a package that another project's image then installs."""
+        if containerfile is None:
+            return self.cache / "debs" / f"{suite}-{debian_arch}"
+        import hashlib
+
+        key = hashlib.sha256(str(containerfile.resolve()).encode()).hexdigest()[:16]
+        return self.cache / "debs-project" / key / f"{suite}-{debian_arch}"
 
     def ccache(self, alias: str, project: Path | None = None) -> Path:
         """Per architecture and, given ``project``, per project: one project's build cannot plant

@@ -13,6 +13,7 @@ element: ``{build_dir}``, ``{arch}``, ``{debian_arch}``, ``{jobs}``, ``{timeout_
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,11 @@ def containerfiles_dir() -> Path:
         if cand.is_dir():
             return cand
     raise UsageError("podrepro's built-in Containerfiles are missing", hint="reinstall podrepro")
+
+
+# a Debian package name, optionally :ARCH and =VERSION (apt-get install's own forms); no paths,
+# no options, nothing a shell would read
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+:~-]+)?")
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,11 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
         if k in body:
             changes[k] = body[k]
     if "packages" in body:
+        bad = [x for x in body["packages"] if not PACKAGE_RE.fullmatch(x)]
+        if bad:
+            # they reach apt-get through a RUN line's shell in podrepro's own Containerfiles
+            raise UsageError(f"profile {name!r}: {bad[0]!r} is not a Debian package name",
+                             hint="write names such as libicu-dev, libfoo-dev:armhf or libfoo1=1.2-3")
         changes["packages"] = tuple(body["packages"])
     if "env" in body:
         changes["env"] = tuple(body["env"])

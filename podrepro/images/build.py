@@ -24,7 +24,7 @@ from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
 from podrepro.images.recipe import LABEL, REPO, TMP_REPO, BaseSource, Recipe
 from podrepro.paths import Paths
-from podrepro.profiles import Profile
+from podrepro.profiles import Profile, containerfiles_dir
 from podrepro.reporting import Reporter, Silent
 
 
@@ -167,7 +167,9 @@ class Builder:
         log = self._logfile(recipe)
         cf = profile.containerfile_path()
         assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
-        debs = self.paths.debs(arch.debian, recipe.suite)
+        # podrepro's own Containerfiles share the .deb cache; a project's gets its own (see Paths.debs)
+        own = cf.resolve().is_relative_to(containerfiles_dir().resolve())
+        debs = self.paths.debs(arch.debian, recipe.suite, None if own else cf)
         debs.mkdir(parents=True, exist_ok=True)
         argv = commands.build_argv(
             self.engine.binary, platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,

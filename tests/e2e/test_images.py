@@ -438,3 +438,32 @@ def test_prune_removes_untagged_podrepro_images(tmp_path: Path, unique: str) -> 
     assert pr.returncode == 0, pr.stderr
     assert f"untagged {image_id[:12]}" in pr.stdout + pr.stderr
     assert podman("image", "exists", image_id).returncode == 1
+
+
+def test_a_project_containerfile_cannot_plant_a_deb_in_the_shared_cache(tmp_path: Path, unique: str) -> None:
+    """Attack: a (trusted) project Containerfile's RUN step writes a .deb into the package cache
+    it sees. apt takes a cached .deb of the right name and size without checking its hash, so a
+    file planted in the shared per-arch cache would be installed into another project's image.
+    The project's layer build must get a cache of its own; the shared one stays untouched."""
+    from podrepro.paths import get_paths
+
+    planted = f"planted-{unique}_1.0_armhf.deb"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "evil.Containerfile").write_text(
+        f"ARG BASE\nFROM ${{BASE}}\nRUN echo evil > /var/cache/apt/archives/{planted}\n")
+    (proj / "podrepro.toml").write_text('default_profile = "evil"\n[profile.evil]\ncontainerfile = "evil.Containerfile"\n')
+    approve(proj)  # even an approved Containerfile must not reach what other projects use
+    r = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=1800)
+    assert r.returncode == 0, r.stderr
+    tag = json.loads(r.stdout)["tag"]
+    cache = get_paths().cache
+    try:
+        shared = sorted((cache / "debs").glob(f"*-armhf/{planted}"))
+        assert shared == [], f"a project's RUN step planted {shared} in the shared .deb cache"
+        own = sorted((cache / "debs-project").glob(f"*/*-armhf/{planted}"))
+        assert len(own) == 1, "the project's layer build did not get a .deb cache of its own"
+    finally:
+        podrepro("image", "rm", tag)
+        for p in [*(cache / "debs").glob(f"*-armhf/{planted}"), *(cache / "debs-project").glob(f"*/*-armhf/{planted}")]:
+            p.unlink()

@@ -140,3 +140,29 @@ def test_the_projects_git_dir_is_mounted_read_only(tmp_path: Path) -> None:
     (wt / ".git").write_text("gitdir: /elsewhere\n")
     argv = runner.run_argv("podman", _spec(project_root=wt, workdir=wt), {})
     assert f"{wt}/.git:{wt}/.git:ro" in argv
+
+
+@pytest.mark.parametrize("bad", ["foo; curl x | sh", "$(id)", "./evil.deb", "/tmp/x.deb", "-o", "--allow-unauthenticated",
+                                 "Foo", "a b", "libfoo`id`"])
+def test_profile_packages_must_be_package_names(bad: str) -> None:
+    """`packages` reach apt-get through a RUN line's shell in podrepro's own Containerfile (which
+    shares the .deb cache): anything but a package name (an option, a path, shell syntax) is refused."""
+    with pytest.raises(UsageError, match="not a Debian package name"):
+        resolve_profile("generic", {"generic": {"packages": ["cmake", bad]}})
+
+
+def test_profile_packages_take_apt_forms() -> None:
+    p = resolve_profile("generic", {"generic": {"packages": ["libicu-dev", "libfoo-dev:armhf", "g++-12", "libfoo1=1.2-3+b1"]}})
+    assert p.packages == ("libicu-dev", "libfoo-dev:armhf", "g++-12", "libfoo1=1.2-3+b1")
+
+
+def test_a_project_containerfile_gets_its_own_deb_cache(tmp_path: Path) -> None:
+    from podrepro.paths import Paths
+
+    paths = Paths(cache=tmp_path, config=tmp_path, state=tmp_path)
+    shared = paths.debs("armhf", "bookworm")
+    a = paths.debs("armhf", "bookworm", tmp_path / "a" / "Containerfile")
+    b = paths.debs("armhf", "bookworm", tmp_path / "b" / "Containerfile")
+    assert len({shared, a, b}) == 3
+    # never inside the shared one: a bootstrap syncs the whole shared directory in
+    assert not a.is_relative_to(shared.parent) and not b.is_relative_to(shared.parent)
