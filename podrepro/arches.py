@@ -162,6 +162,12 @@ ARCHES: tuple[Arch, ...] = (
     ),
 )
 
+# the build machine of hybrid cross builds (``podrepro.cross``): not a target, so not in ARCHES
+HOST = Arch(
+    alias="amd64", spellings=(), debian="amd64", oci_arch="amd64", oci_variant=None, uname_m="x86_64", qemu=None,
+    suite="bookworm", elf_class=2, big_endian=False, elf_machine=62, note="the build machine of cross builds",
+)
+
 _BY_NAME: dict[str, Arch] = {}
 for _a in ARCHES:
     for _n in (_a.alias, _a.debian, *_a.spellings):

@@ -58,6 +58,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cpu", str, "", "emulated CPU model (QEMU_CPU), empty = qemu's default"),
     Setting("env", list, [], "environment variables passed into containers (NAME or NAME=VALUE)"),
     Setting("progress", str, "auto", "progress display", ("auto", "plain", "none")),
+    Setting("build_mode", str, "auto",
+            "how build (and test's build step) compiles: 'emulated' = in the target's container under qemu; "
+            "'cross' = natively in a cross image (Debian's cross toolchain, the target's libraries through "
+            "multiarch), tests still emulated; 'auto' = the profile's build_mode, else what the build tree "
+            "was configured with, else emulated", ("auto", "emulated", "cross")),
     Setting("binfmt_mode", str, "host",
             "how foreign binaries find qemu: 'host' = the host's binfmt_misc handler (podrepro binfmt "
             "register), 'private' = a handler private to each container (Linux >= 6.7, no root, no host "
@@ -73,6 +78,7 @@ PROJECT_FORBIDDEN = frozenset({
 PROFILE_KEYS = frozenset({
     "containerfile", "packages", "build", "test", "filter_option", "build_dir", "env", "ccache",
     "extends", "description", "timeout_env", "timeout_option", "shell", "timeout_base", "results",
+    "cross_build", "cross_packages", "build_mode",
 })
 
 
@@ -215,14 +221,14 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
                                   hint="options that widen host access are command-line flags only")
             if k not in PROFILE_KEYS:
                 raise ConfigError(f"{kw}: unknown profile key '{k}'", hint=f"known: {', '.join(sorted(PROFILE_KEYS))}")
-            if k in ("packages", "env") and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            if k in ("packages", "env", "cross_packages") and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
                 raise ConfigError(f"{kw}: '{k}' must be a list of strings")
-            if k in ("build", "test") and not (
+            if k in ("build", "test", "cross_build") and not (
                 isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
             ):
                 raise ConfigError(f"{kw}: '{k}' must be a command: a string or a list of strings")
             if k in ("containerfile", "filter_option", "build_dir", "extends", "description",
-                     "timeout_env", "timeout_option", "shell", "results") and not isinstance(v, str):
+                     "timeout_env", "timeout_option", "shell", "results", "build_mode") and not isinstance(v, str):
                 raise ConfigError(f"{kw}: '{k}' must be a string")
             if k == "timeout_base" and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 10**6):
                 raise ConfigError(f"{kw}: 'timeout_base' must be a whole number of seconds")

@@ -54,6 +54,12 @@ class Profile:
     timeout_base: int = 60              # native per-test timeout in seconds, scaled by timeout_multiplier
     results: str | None = None          # "KIND:PATH" of the harness's results file (see podrepro.results)
     shell: str = "/bin/bash"
+    # hybrid builds (--cross): what the cross image adds to the toolchain (build tools stay native,
+    # libraries go to the target through multiarch: podrepro.cross.split_packages), and a build
+    # command of its own when the emulated one cannot take the cross files from the environment
+    cross_packages: tuple[str, ...] = ()
+    cross_build: tuple[str, ...] | None = None
+    build_mode: str | None = None        # "emulated" | "cross" | None (the build_mode setting decides)
     origin: str = "built-in"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -101,6 +107,9 @@ BUILTINS: dict[str, Profile] = {
         description="JavaScriptCore in a WebKit checkout (the reprojsc.sh workflow): build-jsc + run-javascriptcore-tests",
         containerfile="jsc.Containerfile",
         build=_JSC_BUILD,
+        # build-jsc takes its CMake options as one --cmakeargs string
+        cross_build=(*_JSC_BUILD[:-1], _JSC_BUILD[-1] + " -DCMAKE_TOOLCHAIN_FILE={cmake_toolchain}"),
+        cross_packages=("g++", "ruby", "ruby-highline", "ruby-json", "perl", "libicu-dev"),
         test=_JSC_TEST,
         filter_option="--filter",
         build_dir="WebKitBuild/podrepro-{arch}",
@@ -146,20 +155,25 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
               "timeout_base", "results"):
         if k in body:
             changes[k] = body[k]
-    if "packages" in body:
-        bad = [x for x in body["packages"] if not PACKAGE_RE.fullmatch(x)]
-        if bad:
-            # they reach apt-get through a RUN line's shell in podrepro's own Containerfiles
-            raise UsageError(f"profile {name!r}: {bad[0]!r} is not a Debian package name",
-                             hint="write names such as libicu-dev, libfoo-dev:armhf or libfoo1=1.2-3")
-        changes["packages"] = tuple(body["packages"])
+    for k in ("packages", "cross_packages"):
+        if k in body:
+            bad = [x for x in body[k] if not PACKAGE_RE.fullmatch(x)]
+            if bad:
+                # they reach apt-get through a RUN line's shell in podrepro's own Containerfiles
+                raise UsageError(f"profile {name!r}: {bad[0]!r} is not a Debian package name",
+                                 hint="write names such as libicu-dev, libfoo-dev:armhf or libfoo1=1.2-3")
+            changes[k] = tuple(body[k])
     if "env" in body:
         changes["env"] = tuple(body["env"])
     if "ccache" in body:
         changes["ccache"] = bool(body["ccache"])
-    for k in ("build", "test"):
+    for k in ("build", "test", "cross_build"):
         if k in body:
             changes[k] = _argv(body[k])
+    if "build_mode" in body:
+        if body["build_mode"] not in ("emulated", "cross"):
+            raise UsageError(f"profile {name!r}: build_mode must be \"emulated\" or \"cross\", not {body['build_mode']!r}")
+        changes["build_mode"] = body["build_mode"]
     if "test" in body and "results" not in body:
         # the inherited results file belongs to the inherited test command
         changes["results"] = None

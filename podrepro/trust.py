@@ -9,7 +9,7 @@ trust`` work:
 - ``network = true``;
 - ``mirror`` (where packages come from);
 - a profile's ``containerfile`` (its RUN steps run with the network, in its own build context)
-  and ``packages``.
+  and ``packages`` (and ``cross_packages``).
 
 Until then those keys are ignored, and one line says so and how to approve. An approval is
 stored per file path with the file's sha256 in the user's state dir (``trusted.json``): any edit
@@ -62,8 +62,9 @@ def requests(values: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]
             out.append(Request(f"profile.{name}.env", "host variables " + ", ".join(names)))
         if "containerfile" in body:
             out.append(Request(f"profile.{name}.containerfile", os.path.basename(str(body["containerfile"]))))
-        if body.get("packages"):
-            out.append(Request(f"profile.{name}.packages", ", ".join(body["packages"])))
+        for key in ("packages", "cross_packages"):
+            if body.get(key):
+                out.append(Request(f"profile.{name}.{key}", ", ".join(body[key])))
     return out
 
 
@@ -79,6 +80,7 @@ def strip(values: dict[str, Any], profiles: dict[str, dict[str, Any]]) -> None:
             body["env"] = [i for i in body["env"] if "=" in i]
         body.pop("containerfile", None)
         body.pop("packages", None)
+        body.pop("cross_packages", None)
 
 
 def digest(path: Path) -> str:

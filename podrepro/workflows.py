@@ -47,6 +47,16 @@ def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, 
         return b.ensure(t.recipe, profile=t.profile, base=t.base, source=t.source, rebuild=rebuild)
 
 
+def ensure_cross_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
+                       progress: ReporterFor) -> BuildResult:
+    """The cross image of ``t``'s profile for ``t.arch`` (hybrid builds), built if missing."""
+    from podrepro.images.target import cross_target
+
+    host_base, xrec = cross_target(cfg, t)
+    with builder(cfg, engine, progress=progress) as b:
+        return b.ensure(xrec, base=host_base, rebuild=rebuild)
+
+
 def stdin_is_tty() -> bool:
     try:
         return sys.stdin.isatty()
@@ -147,6 +157,7 @@ def reproduce(
     save_plan: bool = False,
     no_build: bool = False,
     writable_git: bool = False,
+    build_mode_flag: str | None = None,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -171,11 +182,29 @@ def reproduce(
                          hint=f"for an interactive shell use 'podrepro shell {arch.alias}'")
     cfg = config.resolve({"profile": profile, "suite": suite, "mirror": mirror, "network": network,
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
-                          "binfmt_mode": "private" if private_binfmt else None}, src=src)
+                          "binfmt_mode": "private" if private_binfmt else None, "build_mode": build_mode_flag},
+                         src=src)
     say = notify or (lambda line: None)
     for line in cfg.notices:
         say(line)
     t = target(cfg, arch.alias, None)
+    root = cfg.project_root
+    mult = float(cfg["timeout_multiplier"])
+    vals = runner.placeholders(arch, t.profile, root, mult)
+    builds = mode == "build" or (mode == "test" and not no_build)
+    build_mode = "emulated"
+    if builds and t.profile.build_dir and t.profile.build and not image:
+        from podrepro import buildtree, hybrid
+
+        build_mode, why = hybrid.resolve_mode(cfg["build_mode"], t.profile,
+                                              buildtree.build_path(root, vals["build_dir"]))
+        if build_mode == "cross" and why != "build_mode":
+            say(f"building with the cross toolchain ({why}; --emulated for an emulated build)")
+        if build_mode == "cross":
+            from podrepro import cross
+
+            cross.toolchain(arch, t.base.suite)  # none for this arch and suite: one line, before any work
+
     binfmt_mode = binfmt_mode_for(cfg, arch)
     report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
     paths = get_paths()
@@ -189,16 +218,22 @@ def reproduce(
         present = eng.image_exists_cli(tag)
     if not present and image:
         raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
-    if not present:
+    needs_target_image = not (mode == "build" and build_mode == "cross")
+    if not present and needs_target_image:
         with eng:
             ensure_image(cfg, eng, t, progress=progress)
-    else:
+    elif present:
         with contextlib.suppress(OSError):
             Index(paths).touch(tag)
+    xtag = None
+    if build_mode == "cross":
+        from podrepro.images.target import cross_target
 
-    root = cfg.project_root
-    mult = float(cfg["timeout_multiplier"])
-    vals = runner.placeholders(arch, t.profile, root, mult)
+        xtag = cross_target(cfg, t)[1].tag
+        if not eng.image_exists_cli(xtag):
+            with eng:
+                ensure_cross_image(cfg, eng, t, progress=progress)
+
     if mode == "shell":
         command = [t.profile.shell] if t.profile.shell else ["/bin/sh"]
         workdir = runner.workdir_for(root, Path.cwd())
@@ -219,8 +254,9 @@ def reproduce(
     if mode in ("build", "test") and t.profile.build_dir:
         from podrepro import buildtree
 
-        if mode == "build" or not no_build:
-            for note in buildtree.prepare(root, vals["build_dir"], buildtree.TreeFor(arch.alias, tag)):
+        if builds:
+            now = buildtree.TreeFor(arch.alias, xtag or tag, build_mode)
+            for note in buildtree.prepare(root, vals["build_dir"], now):
                 say(note)
         else:
             buildtree.build_path(root, vals["build_dir"]).mkdir(parents=True, exist_ok=True)
@@ -237,11 +273,25 @@ def reproduce(
         git_writable=writable_git,
     )
     argv = runner.run_argv(eng.binary, spec, runner.container_env(spec, t.profile, vals, mult))
-    if mode == "test":
-        build = None if no_build else runner.run_argv(
+    build_argv = None
+    if build_mode == "cross":
+        assert xtag is not None
+        build_argv = _cross_build_argv(eng.binary, spec, t, vals, xtag, args if mode == "build" else [], mult, paths)
+    elif mode == "test" and not no_build:
+        build_argv = runner.run_argv(
             eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
-        return run_tests(build, argv, t.profile, vals, root, arch, filt, say)
+    if build_mode == "cross" and (present or needs_target_image):
+        from podrepro import cross, hybrid
+
+        assert xtag is not None
+        mismatch = hybrid.compiler_mismatch(eng, Index(paths), xtag, tag, arch, cross.toolchain(arch, t.base.suite))
+        if mismatch:
+            say(mismatch)
+    if mode == "build" and build_argv is not None:
+        process.exec_(build_argv)
+    if mode == "test":
+        return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
@@ -255,6 +305,32 @@ def reproduce(
                      run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(Index(paths).stamp(tag)))
     process.exec_(argv)
+
+
+def _cross_build_argv(binary: str, spec: Any, t: Target, vals: dict[str, str], xtag: str, extra: list[str],
+                      mult: float, paths: Paths) -> list[str]:
+    """The ``podman run`` argv of a hybrid build: the profile's (cross) build command, natively in
+    the cross image ``xtag``, with the cross files written into the build tree and named in the
+    environment; ccache per architecture, mode and project."""
+    from podrepro import buildtree, cross, hybrid, runner
+    from podrepro.arches import HOST
+
+    tc = cross.toolchain(t.arch, t.base.suite)
+    files = hybrid.write_files(buildtree.build_path(spec.project_root, vals["build_dir"]), tc)
+    xvals = {**vals, **hybrid.placeholders(tc, files)}
+    command = runner.substitute(t.profile.cross_build, xvals) + extra if t.profile.cross_build \
+        else runner.build_command(t.profile, xvals, extra)
+    ccache_dir = None
+    if spec.ccache_dir is not None:
+        ccache_dir = paths.ccache(f"{t.arch.alias}-cross", spec.project_root)
+        ccache_dir.mkdir(parents=True, exist_ok=True)
+    xspec = replace(spec, arch=HOST, image=xtag, command=tuple(command), ccache_dir=ccache_dir, cpu="")
+    env = runner.container_env(xspec, t.profile, xvals, mult)
+    env.update(cross.build_env(tc, str(files)))
+    env["PODREPRO_ARCH"] = t.arch.alias
+    env["PODREPRO_BUILD_MODE"] = "cross"
+    env.update(spec.env)  # the user's own variables still win
+    return runner.run_argv(binary, xspec, env)
 
 
 def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,

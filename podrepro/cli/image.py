@@ -39,9 +39,10 @@ def build(
     from_rootfs: Annotated[Path | None, typer.Option("--from-rootfs", help="Use this root filesystem tarball as the base instead of bootstrapping.")] = None,
     base_ref: Annotated[str | None, typer.Option("--base", help="Pull this registry image as the base (e.g. an arm32v7 Debian image).")] = None,
     private_binfmt: Annotated[bool, typer.Option("--private-binfmt", help="Build without the host's binfmt handler: the bootstrap, RUN steps and verification each register qemu in their own binfmt_misc (Linux >= 6.7). Same as binfmt_mode = \"private\".")] = False,
+    cross: Annotated[bool, typer.Option("--cross", help="The profile's cross image for ARCH instead (hybrid builds: an amd64 Debian with the cross toolchain).")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Build (or find in the cache) the image for ARCH and a profile."""
+    """Build (or find in the cache) the image for ARCH and a profile (--cross: its cross image)."""
     from podrepro import workflows
     from podrepro.arches import lookup
     from podrepro.cli.output import Progress, confirm, echo, emit_json
@@ -60,10 +61,16 @@ def build(
     elif base_ref:
         source = BaseSource("ref", base_ref)
     t = target(cfg, arch, profile, source)
-    if workflows.binfmt_mode_for(cfg, t.arch) == "host":
-        workflows.check_binfmt(t.arch, confirm)
-    with engine() as eng:
-        r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
+    if cross:
+        if source.kind != "mmdebstrap":
+            raise UsageError("--cross builds podrepro's own amd64 base: no --from-rootfs or --base with it")
+        with engine() as eng:
+            r = workflows.ensure_cross_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
+    else:
+        if workflows.binfmt_mode_for(cfg, t.arch) == "host":
+            workflows.check_binfmt(t.arch, confirm)
+        with engine() as eng:
+            r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
     if json_:
         emit_json(workflows.to_jsonable(r))
     else:

@@ -19,6 +19,7 @@ SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of t
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Run in this podrepro image (a tag from 'podrepro image ls') instead of the profile's.")]
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
+CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 # run: options may come before or after ARCH; anything podrepro does not know, and everything
@@ -51,9 +52,10 @@ def register(app: typer.Typer) -> None:
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
-        """Run the profile's build command in the ARCH container (extra args after --)."""
-        _reproduce("build", arch, _strip(ctx.args), locals())
+              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
+              cross: CrossOpt = None) -> None:
+        """Run the profile's build command in the ARCH container, or natively with --cross (extra args after --)."""
+        _reproduce("build", arch, _strip(ctx.args), locals(), build_mode_flag=_mode(cross))
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -62,13 +64,14 @@ def register(app: typer.Typer) -> None:
              host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
-             no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False) -> None:
+             no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
+             cross: CrossOpt = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
         Exits with the test program's code; exits 1 when no test ran (a --filter that matches
         nothing, a tree without tests)."""
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
-                        timeout_multiplier=timeout_multiplier, no_build=no_build)
+                        timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross))
         raise typer.Exit(rc)
 
 
@@ -85,6 +88,10 @@ def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **mo
     kw["env"] = kw["env"] or []
     return workflows.reproduce(mode, arch, args, confirm=confirm, progress=Progress,
                                notify=lambda line: info(f"podrepro: {line}"), **kw, **more)
+
+
+def _mode(cross: bool | None) -> str | None:
+    return None if cross is None else ("cross" if cross else "emulated")
 
 
 def _strip(args: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError
 from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
-from podrepro.images.recipe import LABEL, REPO, TMP_REPO, BaseSource, Recipe
+from podrepro.images.recipe import CROSS_CONTAINERFILE, LABEL, REPO, TMP_REPO, BaseSource, Recipe
 from podrepro.paths import Paths
 from podrepro.profiles import Profile, containerfiles_dir
 from podrepro.reporting import Reporter, Silent
@@ -98,7 +98,7 @@ class Builder:
     def _logfile(self, recipe: Recipe) -> Path:
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return self.paths.logs / f"build-{recipe.arch.alias}-{recipe.profile}-{recipe.hash12}-{stamp}.log"
+        return self.paths.logs / f"build-{(recipe.target or recipe.arch).alias}-{recipe.kind}-{recipe.profile}-{recipe.hash12}-{stamp}.log"
 
     # -- public ----------------------------------------------------------------------------------
     def ensure(self, recipe: Recipe, *, profile: Profile | None = None, base: Recipe | None = None,
@@ -116,7 +116,18 @@ class Builder:
             if recipe.kind == "profile":
                 assert base is not None and profile is not None
                 self.ensure(base, source=source, rebuild=False)
-                return self._build_layer(recipe, base, profile, t0, no_cache=rebuild)
+                cf = profile.containerfile_path()
+                assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
+                return self._build_layer(recipe, base, cf, {"PACKAGES": " ".join(profile.packages)}, t0,
+                                         no_cache=rebuild)
+            if recipe.kind == "cross":
+                assert base is not None and recipe.target is not None
+                self.ensure(base, rebuild=False)
+                args = {"DEBARCH": recipe.target.debian,
+                        "NATIVE_PACKAGES": " ".join(recipe.data["native_packages"]),
+                        "TARGET_PACKAGES": " ".join(recipe.data["target_packages"])}
+                return self._build_layer(recipe, base, containerfiles_dir() / CROSS_CONTAINERFILE, args, t0,
+                                         no_cache=rebuild)
             # a rebuild is a bootstrap from scratch: no seeding from an earlier base
             return self._build_base(recipe, source, t0, seed=not rebuild)
 
@@ -160,20 +171,18 @@ class Builder:
         self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s{how} (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, log, seeded_from=seeded)
 
-    def _build_layer(self, recipe: Recipe, base: Recipe, profile: Profile, t0: float,
+    def _build_layer(self, recipe: Recipe, base: Recipe, cf: Path, build_args: Mapping[str, str], t0: float,
                      no_cache: bool = False) -> BuildResult:
         arch = recipe.arch
         tmp = self._tmp_tag(recipe)
         log = self._logfile(recipe)
-        cf = profile.containerfile_path()
-        assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
         # podrepro's own Containerfiles share the .deb cache; a project's gets its own (see Paths.debs)
         own = cf.resolve().is_relative_to(containerfiles_dir().resolve())
         debs = self.paths.debs(arch.debian, recipe.suite, None if own else cf)
         debs.mkdir(parents=True, exist_ok=True)
         argv = commands.build_argv(
             self.engine.binary, platform=arch.oci_platform, containerfile=cf, context=cf.parent, tag=tmp,
-            build_args={"BASE": base.tag, "PACKAGES": " ".join(profile.packages)},
+            build_args={"BASE": base.tag, **build_args},
             labels=recipe.labels(),
             # the per-arch .deb cache makes a rebuild after a recipe change skip the downloads
             volumes=[f"{debs}:/var/cache/apt/archives"],
@@ -183,14 +192,15 @@ class Builder:
         )
         started_ticks = process.boot_ticks()
         try:
-            self.reporter.step("layer", f"{profile.name} on {base.tag}")
+            what = f"cross toolchain for {recipe.target.alias}, {recipe.profile}" if recipe.target else recipe.profile
+            self.reporter.step("layer", f"{what} on {base.tag}")
             rc = self.children.run_logged(argv, log, self.echo)
             if rc != 0:
                 text = log.read_text(errors="replace")[-4000:]
                 if bootstrap.NO_SPACE.search(text):
                     raise EngineError("no space left on device while building the profile layer", hint=f"log: {log}")
                 last = process.last_line(text, "(no output)", errors_first=True)
-                raise EngineError(f"building the {profile.name!r} layer failed (exit {rc}): {last}",
+                raise EngineError(f"building the {recipe.profile!r} {recipe.kind} layer failed (exit {rc}): {last}",
                                   hint=f"full log: {log}")
             info = self._promote(tmp, recipe, log)
         except BaseException:
@@ -203,8 +213,9 @@ class Builder:
         finally:
             with contextlib.suppress(Exception):
                 base_images.tidy_debs(debs)  # the next bootstrap tidies (and reports) it too
-        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=profile.name, kind="profile",
-                     recipe=recipe.data, size=info.size, created=timestamp(), last_used=timestamp(), id=info.id)
+        self._record(recipe.tag, hash=recipe.hash12, arch=(recipe.target or arch).alias, profile=recipe.profile,
+                     kind=recipe.kind, recipe=recipe.data, size=info.size, created=timestamp(),
+                     last_used=timestamp(), id=info.id)
         self.reporter.done(f"built {recipe.tag} in {time.monotonic() - t0:.0f}s (log: {log})")
         return BuildResult(recipe.tag, True, time.monotonic() - t0, log)
 

@@ -32,8 +32,9 @@ def content_hash(data: Mapping[str, Any]) -> str:
 
 
 def image_tag(kind: str, profile: str, alias: str, hash12: str) -> str:
-    """``localhost/podrepro/<base|profile>:<arch>-<hash12>``."""
-    repo = "base" if kind == "base" else profile
+    """``localhost/podrepro/<base|profile|cross-profile>:<arch>-<hash12>`` (a cross image is
+    named after the architecture it builds for, though it runs natively)."""
+    repo = "base" if kind == "base" else (f"cross-{profile}" if kind == "cross" else profile)
     return f"{REPO}/{repo}:{alias}-{hash12}"
 
 
@@ -54,6 +55,7 @@ class Recipe:
     variant: str
     profile: str
     data: Mapping[str, Any]     # the hashed content
+    target: Arch | None = None  # kind "cross": the architecture it builds for (``arch`` is the host)
 
     @property
     def digest(self) -> str:
@@ -65,13 +67,13 @@ class Recipe:
 
     @property
     def tag(self) -> str:
-        return image_tag(self.kind, self.profile, self.arch.alias, self.hash12)
+        return image_tag(self.kind, self.profile, (self.target or self.arch).alias, self.hash12)
 
     def labels(self) -> dict[str, str]:
         return {
             f"{LABEL}.recipe": canonical_json(self.data),
             f"{LABEL}.hash": self.hash12,
-            f"{LABEL}.arch": self.arch.alias,
+            f"{LABEL}.arch": (self.target or self.arch).alias,
             f"{LABEL}.platform": self.arch.oci_platform,
             f"{LABEL}.profile": self.profile,
             f"{LABEL}.kind": self.kind,
@@ -120,6 +122,26 @@ def profile_recipe(base: Recipe, profile: Profile) -> Recipe:
         "packages": sorted(profile.packages),
     }
     return Recipe("profile", base.arch, base.suite, base.variant, profile.name, data)
+
+
+CROSS_CONTAINERFILE = "cross.Containerfile"
+
+
+def cross_recipe(host_base: Recipe, target: Arch, profile: Profile, native: tuple[str, ...],
+                 for_target: tuple[str, ...]) -> Recipe:
+    """The cross image of ``profile`` for ``target``: ``host_base`` (an amd64 base of the target's
+    suite) with the cross toolchain, the build tools (``native``) and the target's libraries
+    through multiarch (``for_target``, qualified ``:<debarch>``)."""
+    from podrepro.profiles import containerfiles_dir
+
+    cf = containerfiles_dir() / CROSS_CONTAINERFILE
+    data = {
+        "kind": "cross", "recipe_version": RECIPE_VERSION, "base": host_base.digest, "profile": profile.name,
+        "target": target.alias, "target_debian_arch": target.debian,
+        "containerfile_sha256": hashlib.sha256(cf.read_bytes()).hexdigest(),
+        "native_packages": sorted(native), "target_packages": sorted(for_target),
+    }
+    return Recipe("cross", host_base.arch, host_base.suite, host_base.variant, profile.name, data, target=target)
 
 
 def resolve_suite(arch: Arch, configured: str) -> str:

@@ -16,6 +16,7 @@ from podrepro.images.recipe import (
     LABEL,
     REPO,
     TMP_REPO,
+    BaseSource,
     base_recipe,
     content_hash,
     profile_recipe,
@@ -24,6 +25,7 @@ from podrepro.images.recipe import (
     resolve_suite,
 )
 from podrepro.images.seed import remove_stale_seed_containers
+from podrepro.images.target import Target, cross_target
 from podrepro.paths import Paths
 from podrepro.reporting import Notify
 
@@ -61,7 +63,11 @@ def current_tags(cfg: Config) -> set[str]:
         out.add(base.tag)
         for n in names:
             with contextlib.suppress(PodreproError):
-                out.add(profile_recipe(base, resolve_profile(n, cfg.profiles)).tag)
+                prof = resolve_profile(n, cfg.profiles)
+                out.add(profile_recipe(base, prof).tag)
+                # hybrid builds: the amd64 base of the suite and the profile's cross image
+                host_base, cross = cross_target(cfg, Target(arch, prof, base, base, BaseSource()))
+                out |= {host_base.tag, cross.tag}
     return out
 
 
