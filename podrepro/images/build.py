@@ -98,7 +98,7 @@ class Builder:
     def _logfile(self, recipe: Recipe) -> Path:
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        return self.paths.logs / f"build-{(recipe.target or recipe.arch).alias}-{recipe.kind}-{recipe.profile}-{recipe.hash12}-{stamp}.log"
+        return self.paths.logs / f"build-{(recipe.target or recipe.arch).alias}-{'cross-' if recipe.target else ''}{recipe.profile}-{recipe.hash12}-{stamp}.log"
 
     # -- public ----------------------------------------------------------------------------------
     def ensure(self, recipe: Recipe, *, profile: Profile | None = None, base: Recipe | None = None,
