@@ -8,8 +8,10 @@ In one run, on the same machine, as the rootless --user (the images are built fi
     `podrepro test arm --no-build`;
   - (h) `podrepro build arm --cross` in another fresh copy (ccache off), then the same tests,
     emulated.
-Prints the medians, h/e (target <= 0.2) and whether the test suites ended the same way, and the
-test-run times of both trees (a native harness is not implemented yet: both run fully emulated).
+  - (n) the hybrid tree's tests again with `--native-harness` (the test driver natively in the
+    cross image, only the target's binaries under qemu).
+Prints the medians, h/e (target <= 0.2), the test-run times (n against the fully emulated run of
+the same tree) and whether all three test runs ended the same way.
 
     sudo python3 bench/cross.py --user podrepro-ci --python /var/tmp/podrepro-ci/venv/bin/python [--package json-c] [--runs 1]
 """
@@ -75,7 +77,7 @@ def main() -> None:
         (tree,) = [p for p in src.iterdir() if p.is_dir()]
         print(f"{args.package}: {tree.name} (apt-get source), {args.arch}", flush=True)
         times: dict[str, list[float]] = {"emulated": [], "cross": []}
-        tests: dict[str, list[tuple[float, int, str]]] = {"emulated": [], "cross": []}
+        tests: dict[str, list[tuple[float, int, str]]] = {"emulated": [], "cross": [], "native-harness": []}
         for i in range(args.runs):
             for mode in ("emulated", "cross"):
                 copy = work / f"{mode}-{i}" / tree.name
@@ -89,14 +91,22 @@ def main() -> None:
                 tests[mode].append((tdt, rc, tally[-1] if tally else "(no tally)"))
                 print(f"  run {i + 1}: {mode:8} build {dt:7.1f} s, tests {tdt:6.1f} s, exit {rc}: "
                       f"{tally[-1] if tally else '(no tally)'}", flush=True)
+                if mode == "cross":  # the same tests, the harness natively in the cross image
+                    ndt, nrc, nout = podrepro("test", args.arch, "--no-build", "--native-harness", cwd=copy, check=False)
+                    ntally = TALLY.findall(nout)
+                    tests["native-harness"].append((ndt, nrc, ntally[-1] if ntally else "(no tally)"))
+                    print(f"  run {i + 1}: native-harness tests {ndt:6.1f} s, exit {nrc}: "
+                          f"{ntally[-1] if ntally else '(no tally)'}", flush=True)
         e, h = statistics.median(times["emulated"]), statistics.median(times["cross"])
         te = statistics.median(t[0] for t in tests["emulated"])
         th = statistics.median(t[0] for t in tests["cross"])
-        same = {(t[1], t[2]) for t in tests["emulated"]} == {(t[1], t[2]) for t in tests["cross"]}
+        tn = statistics.median(t[0] for t in tests["native-harness"])
+        outcomes = {m: {(t[1], t[2]) for t in tests[m]} for m in tests}
+        same = outcomes["emulated"] == outcomes["cross"] == outcomes["native-harness"]
         print(f"(e) emulated build {e:.1f} s, (h) hybrid build {h:.1f} s: h/e = {h / e:.3f} (target <= 0.2: "
               f"{'met' if h / e <= 0.2 else 'NOT met'})")
-        print(f"tests after each: emulated tree {te:.1f} s, hybrid tree {th:.1f} s; "
-              f"{'the same outcome' if same else 'DIFFERENT outcomes'}: {tests['emulated'][0][1:]} vs {tests['cross'][0][1:]}")
+        print(f"tests after each: emulated tree {te:.1f} s, hybrid tree {th:.1f} s; native harness (hybrid tree) "
+              f"{tn:.1f} s: n/h = {tn / th:.3f}; {'the same outcome' if same else 'DIFFERENT outcomes'}: {outcomes}")
     finally:
         subprocess.run(["runuser", "-u", args.user, "--", *env, "podman", "unshare", "rm", "-rf", str(work)],
                        capture_output=True)

@@ -63,6 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
             "'cross' = natively in a cross image (Debian's cross toolchain, the target's libraries through "
             "multiarch), tests still emulated; 'auto' = the profile's build_mode, else what the build tree "
             "was configured with, else emulated", ("auto", "emulated", "cross")),
+    Setting("test_mode", str, "auto",
+            "how test runs its harness: 'emulated' = all of it in the target's container; 'native-harness' = "
+            "the test driver natively in the cross image, only the target's binaries under qemu; 'auto' = the "
+            "profile's test_mode, else emulated", ("auto", "emulated", "native-harness")),
     Setting("binfmt_mode", str, "host",
             "how foreign binaries find qemu: 'host' = the host's binfmt_misc handler (podrepro binfmt "
             "register), 'private' = a handler private to each container (Linux >= 6.7, no root, no host "
@@ -78,7 +82,7 @@ PROJECT_FORBIDDEN = frozenset({
 PROFILE_KEYS = frozenset({
     "containerfile", "packages", "build", "test", "filter_option", "build_dir", "env", "ccache",
     "extends", "description", "timeout_env", "timeout_option", "shell", "timeout_base", "results",
-    "cross_build", "cross_packages", "build_mode",
+    "cross_build", "cross_packages", "build_mode", "test_mode",
 })
 
 
@@ -228,7 +232,7 @@ def _check_profiles(data: dict[str, Any], text: str, display: str, base: Path,
             ):
                 raise ConfigError(f"{kw}: '{k}' must be a command: a string or a list of strings")
             if k in ("containerfile", "filter_option", "build_dir", "extends", "description",
-                     "timeout_env", "timeout_option", "shell", "results", "build_mode") and not isinstance(v, str):
+                     "timeout_env", "timeout_option", "shell", "results", "build_mode", "test_mode") and not isinstance(v, str):
                 raise ConfigError(f"{kw}: '{k}' must be a string")
             if k == "timeout_base" and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 10**6):
                 raise ConfigError(f"{kw}: 'timeout_base' must be a whole number of seconds")

@@ -41,8 +41,9 @@ PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+:~-]+)
 class Profile:
     name: str
     description: str = ""
-    containerfile: str | None = None     # path; None = the bare base image
-    packages: tuple[str, ...] = ()
+    containerfile: str | None = None     # path; None = no layer: the (package) base is the image
+    apt: tuple[str, ...] = ()            # a built-in profile's own packages (a project Containerfile drops them)
+    packages: tuple[str, ...] = ()       # podrepro.toml's packages, added to ``apt``
     build: tuple[str, ...] = ()
     test: tuple[str, ...] = ()
     filter_option: str | None = None    # e.g. "-R" (ctest), "--filter" (jsc); None = append as args
@@ -60,8 +61,14 @@ class Profile:
     cross_packages: tuple[str, ...] = ()
     cross_build: tuple[str, ...] | None = None
     build_mode: str | None = None        # "emulated" | "cross" | None (the build_mode setting decides)
+    test_mode: str | None = None         # "emulated" | "native-harness" | None (the test_mode setting decides)
     origin: str = "built-in"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_packages(self) -> tuple[str, ...]:
+        """What the profile's image installs with apt: the built-in list, then the project's."""
+        return tuple(dict.fromkeys((*self.apt, *self.packages)))
 
     def containerfile_path(self) -> Path | None:
         if self.containerfile is None:
@@ -88,7 +95,8 @@ BUILTINS: dict[str, Profile] = {
         name="generic",
         description="C/C++ with CMake: build-essential, cmake, ninja, git, ccache, gdb, python3 "
                     "(Meson or Make projects: a profile in podrepro.toml, see the README)",
-        containerfile="generic.Containerfile",
+        apt=("build-essential", "cmake", "ninja-build", "make", "git", "ccache", "gdbserver", "gdb-minimal", "python3",
+             "ca-certificates"),
         # configure only a new build tree: an emulated re-configure costs seconds, and ninja
         # re-runs CMake by itself when a CMakeLists.txt changes
         build=("sh", "-c", '{ [ -f "$1/build.ninja" ] || cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug; } '
@@ -105,7 +113,10 @@ BUILTINS: dict[str, Profile] = {
     "jsc": Profile(
         name="jsc",
         description="JavaScriptCore in a WebKit checkout (the reprojsc.sh workflow): build-jsc + run-javascriptcore-tests",
-        containerfile="jsc.Containerfile",
+        # what JavaScriptCore's build-jsc and run-javascriptcore-tests need on a 32-bit ARM/MIPS
+        # Debian (the package list of the original reprojsc.sh)
+        apt=("g++", "cmake", "ninja-build", "make", "libicu-dev", "git", "ruby", "ruby-highline", "ruby-json", "python3",
+             "perl", "ccache", "ca-certificates"),
         build=_JSC_BUILD,
         # build-jsc takes its CMake options as one --cmakeargs string
         cross_build=(*_JSC_BUILD[:-1], _JSC_BUILD[-1] + " -DCMAKE_TOOLCHAIN_FILE={cmake_toolchain}"),
@@ -174,6 +185,11 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
         if body["build_mode"] not in ("emulated", "cross"):
             raise UsageError(f"profile {name!r}: build_mode must be \"emulated\" or \"cross\", not {body['build_mode']!r}")
         changes["build_mode"] = body["build_mode"]
+    if "test_mode" in body:
+        if body["test_mode"] not in ("emulated", "native-harness"):
+            raise UsageError(f"profile {name!r}: test_mode must be \"emulated\" or \"native-harness\", "
+                             f"not {body['test_mode']!r}")
+        changes["test_mode"] = body["test_mode"]
     if "test" in body and "results" not in body:
         # the inherited results file belongs to the inherited test command
         changes["results"] = None
@@ -181,6 +197,7 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
         from podrepro import results
 
         results.parse_spec(changes["results"])
-    if changes.get("packages") and "containerfile" not in body and p.containerfile is None:
-        changes["containerfile"] = "packages.Containerfile"
+    if "containerfile" in body:
+        # a project Containerfile replaces the built-in one, whose package list this was
+        changes["apt"] = ()
     return replace(p, **changes)

@@ -44,7 +44,7 @@ def builder(cfg: Config, engine: Podman, paths: Paths | None = None, *,
 def ensure_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
                  progress: ReporterFor) -> BuildResult:
     with builder(cfg, engine, progress=progress) as b:
-        return b.ensure(t.recipe, profile=t.profile, base=t.base, source=t.source, rebuild=rebuild)
+        return b.ensure(t.recipe, profile=t.profile, base=t.layer_base, source=t.source, rebuild=rebuild)
 
 
 def ensure_cross_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = False, *,
@@ -158,6 +158,7 @@ def reproduce(
     no_build: bool = False,
     writable_git: bool = False,
     build_mode_flag: str | None = None,
+    native_harness: bool | None = None,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -182,7 +183,9 @@ def reproduce(
                          hint=f"for an interactive shell use 'podrepro shell {arch.alias}'")
     cfg = config.resolve({"profile": profile, "suite": suite, "mirror": mirror, "network": network,
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
-                          "binfmt_mode": "private" if private_binfmt else None, "build_mode": build_mode_flag},
+                          "binfmt_mode": "private" if private_binfmt else None, "build_mode": build_mode_flag,
+                          "test_mode": None if native_harness is None else
+                          ("native-harness" if native_harness else "emulated")},
                          src=src)
     say = notify or (lambda line: None)
     for line in cfg.notices:
@@ -200,10 +203,15 @@ def reproduce(
                                               buildtree.build_path(root, vals["build_dir"]))
         if build_mode == "cross" and why != "build_mode":
             say(f"building with the cross toolchain ({why}; --emulated for an emulated build)")
-        if build_mode == "cross":
-            from podrepro import cross
+    native_tests = mode == "test" and not image and (
+        cfg["test_mode"] == "native-harness" or (cfg["test_mode"] == "auto" and t.profile.test_mode == "native-harness"))
+    if build_mode == "cross" or native_tests:
+        from podrepro import cross
 
-            cross.toolchain(arch, t.base.suite)  # none for this arch and suite: one line, before any work
+        cross.toolchain(arch, t.base.suite)  # none for this arch and suite: one line, before any work
+    if native_tests:
+        say(f"the test harness runs natively in the cross image; only {arch.alias} binaries run under qemu "
+            "(test_mode native-harness)")
 
     binfmt_mode = binfmt_mode_for(cfg, arch)
     report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
@@ -218,7 +226,9 @@ def reproduce(
         present = eng.image_exists_cli(tag)
     if not present and image:
         raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
-    needs_target_image = not (mode == "build" and build_mode == "cross")
+    # the target's own image runs the emulated build and the emulated tests: a cross build whose
+    # tests run in the native harness needs none of it (the cross image has the target's libraries)
+    needs_target_image = not ((mode == "build" or native_tests) and (build_mode == "cross" or not builds))
     if not present and needs_target_image:
         with eng:
             ensure_image(cfg, eng, t, progress=progress)
@@ -226,7 +236,7 @@ def reproduce(
         with contextlib.suppress(OSError):
             Index(paths).touch(tag)
     xtag = None
-    if build_mode == "cross":
+    if build_mode == "cross" or native_tests:
         from podrepro.images.target import cross_target
 
         xtag = cross_target(cfg, t)[1].tag
@@ -290,6 +300,9 @@ def reproduce(
             say(mismatch)
     if mode == "build" and build_argv is not None:
         process.exec_(build_argv)
+    if native_tests:
+        assert xtag is not None
+        argv = _native_harness_argv(eng.binary, spec, t, xtag, vals, mult)
     if mode == "test":
         return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():
@@ -330,6 +343,24 @@ def _cross_build_argv(binary: str, spec: Any, t: Target, vals: dict[str, str], x
     env["PODREPRO_ARCH"] = t.arch.alias
     env["PODREPRO_BUILD_MODE"] = "cross"
     env.update(spec.env)  # the user's own variables still win
+    return runner.run_argv(binary, xspec, env)
+
+
+def _native_harness_argv(binary: str, spec: Any, t: Target, xtag: str, vals: dict[str, str],
+                         mult: float) -> list[str]:
+    """The tests with ``test_mode = "native-harness"``: the test driver (ctest, a Perl or Ruby
+    harness, shell scripts) runs natively in the cross image; the target's binaries run through
+    binfmt_misc under qemu, against the target's libraries installed there through multiarch."""
+    from podrepro import runner
+    from podrepro.arches import HOST
+
+    xspec = replace(spec, arch=HOST, image=xtag, ccache_dir=None, cpu="")
+    env = runner.container_env(xspec, t.profile, vals, mult)
+    env["PODREPRO_ARCH"] = t.arch.alias
+    env["PODREPRO_TEST_MODE"] = "native-harness"
+    if spec.cpu:
+        env["QEMU_CPU"] = spec.cpu  # qemu, started by binfmt_misc for each target binary, reads it
+    env.update(spec.env)
     return runner.run_argv(binary, xspec, env)
 
 

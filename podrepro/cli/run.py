@@ -65,13 +65,15 @@ def register(app: typer.Typer) -> None:
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
-             cross: CrossOpt = None) -> None:
+             cross: CrossOpt = None,
+             native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
         Exits with the test program's code; exits 1 when no test ran (a --filter that matches
         nothing, a tree without tests)."""
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
-                        timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross))
+                        timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross),
+                        native_harness=native_harness)
         raise typer.Exit(rc)
 
 

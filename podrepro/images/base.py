@@ -76,7 +76,8 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         # the mirror the recipe names (and hashes), so the tag says where the packages came from
         mirror = recipe.data.get("mirror", b.mirror)
         spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant,
-                                       None if mirror == "mmdebstrap-default" else mirror, debs_cache=debs,
+                                       None if mirror == "mmdebstrap-default" else mirror,
+                                       include=tuple(recipe.data.get("include", ())), debs_cache=debs,
                                        installer=str(recipe.data.get("installer", "chroot")))
         argv = bootstrap.mmdebstrap_argv(spec)
         err_sink: Any = subprocess.PIPE if b.verbose else lf

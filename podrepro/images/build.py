@@ -22,7 +22,16 @@ from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError
 from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
-from podrepro.images.recipe import CROSS_CONTAINERFILE, LABEL, REPO, TMP_REPO, BaseSource, Recipe
+from podrepro.images.recipe import (
+    CROSS_CONTAINERFILE,
+    LABEL,
+    PACKAGES_CONTAINERFILE,
+    REPO,
+    TMP_REPO,
+    BaseSource,
+    Recipe,
+    plain_base,
+)
 from podrepro.paths import Paths
 from podrepro.profiles import Profile, containerfiles_dir
 from podrepro.reporting import Reporter, Silent
@@ -116,9 +125,10 @@ class Builder:
             if recipe.kind == "profile":
                 assert base is not None and profile is not None
                 self.ensure(base, source=source, rebuild=False)
-                cf = profile.containerfile_path()
-                assert cf is not None  # profile_recipe makes a layer recipe only for profiles that have one
-                return self._build_layer(recipe, base, cf, {"PACKAGES": " ".join(profile.packages)}, t0,
+                cf = profile.containerfile_path() or containerfiles_dir() / PACKAGES_CONTAINERFILE
+                # packages bootstrapped into ``base`` are there already; a layer installs only those
+                # that could not be (on a rootfs or pulled base: see recipe.profile_recipes)
+                return self._build_layer(recipe, base, cf, {"PACKAGES": " ".join(recipe.data.get("packages", ()))}, t0,
                                          no_cache=rebuild)
             if recipe.kind == "cross":
                 assert base is not None and recipe.target is not None
@@ -128,6 +138,10 @@ class Builder:
                         "TARGET_PACKAGES": " ".join(recipe.data["target_packages"])}
                 return self._build_layer(recipe, base, containerfiles_dir() / CROSS_CONTAINERFILE, args, t0,
                                          no_cache=rebuild)
+            if recipe.data.get("include"):
+                # a profile's package base starts from the plain base (its seed): a new profile
+                # never installs the base's packages again
+                self.ensure(plain_base(recipe), rebuild=False)
             # a rebuild is a bootstrap from scratch: no seeding from an earlier base
             return self._build_base(recipe, source, t0, seed=not rebuild)
 
@@ -164,7 +178,7 @@ class Builder:
         except BaseException:
             self._abandon(tmp)
             raise
-        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile="base", kind="base",
+        self._record(recipe.tag, hash=recipe.hash12, arch=arch.alias, profile=recipe.profile, kind="base",
                      recipe=recipe.data, size=info.size, created=timestamp(), last_used=timestamp(), id=info.id,
                      **({"seeded_from": seeded} if seeded else {}))
         how = f", seeded from {seeded}" if seeded else ""

@@ -33,8 +33,9 @@ def content_hash(data: Mapping[str, Any]) -> str:
 
 def image_tag(kind: str, profile: str, alias: str, hash12: str) -> str:
     """``localhost/podrepro/<base|profile|cross-profile>:<arch>-<hash12>`` (a cross image is
-    named after the architecture it builds for, though it runs natively)."""
-    repo = "base" if kind == "base" else (f"cross-{profile}" if kind == "cross" else profile)
+    named after the architecture it builds for, though it runs natively; a base bootstrapped
+    with a profile's packages is named after the profile)."""
+    repo = f"cross-{profile}" if kind == "cross" else profile
     return f"{REPO}/{repo}:{alias}-{hash12}"
 
 
@@ -92,9 +93,11 @@ class BaseSource:
 
 
 def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseSource(),
-                installer: str = "host-dpkg", mirror: str | None = None) -> Recipe:
+                installer: str = "host-dpkg", mirror: str | None = None, include: tuple[str, ...] = (),
+                profile: str = "base") -> Recipe:
     """``mirror``: where the packages come from (None: mmdebstrap's default); part of the hash, so
-    a base from another mirror never shares a tag with this one."""
+    a base from another mirror never shares a tag with this one. ``include``: a profile's packages,
+    bootstrapped into the base (installed like the base's own: see ``packages_recipe``)."""
     data: dict[str, Any] = {
         "kind": "base", "recipe_version": RECIPE_VERSION, "arch": arch.alias, "debian_arch": arch.debian,
         "platform": arch.oci_platform, "suite": suite, "variant": variant, "source": source.kind,
@@ -106,22 +109,66 @@ def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseS
         data["rootfs_sha256"] = source.digest
     elif source.kind == "ref":
         data["ref"] = source.value
-    return Recipe("base", arch, suite, variant, "base", data)
+    if include:
+        data["include"] = sorted(set(include))
+        data["profile"] = profile
+    return Recipe("base", arch, suite, variant, profile if include else "base", data)
 
 
-def profile_recipe(base: Recipe, profile: Profile) -> Recipe:
+def plain_base(recipe: Recipe) -> Recipe:
+    """The base a profile's package base (``packages_recipe``) was made from: what seeds it."""
+    d = recipe.data
+    mirror = d.get("mirror")
+    return base_recipe(recipe.arch, recipe.suite, recipe.variant, BaseSource(), str(d.get("installer", "host-dpkg")),
+                       None if mirror in (None, "mmdebstrap-default") else str(mirror))
+
+
+def packages_recipe(base: Recipe, profile: Profile) -> Recipe | None:
+    """The profile's apt packages (its built-in list and its ``packages``) bootstrapped into the
+    base the same way as the base's own: one resolution and download by mmdebstrap, the host's
+    dpkg unpacking (installer ``host-dpkg``; only maintainer scripts and triggers emulated), and
+    seeded from the cached base, so a profile never installs the base again. None when the
+    profile has no packages or the base was not bootstrapped (a rootfs or a pulled base: its
+    packages go into a Containerfile layer instead)."""
+    pkgs = profile.all_packages
+    if not pkgs or base.data.get("source") != "mmdebstrap" or base.data.get("include"):
+        return None
+    mirror = base.data.get("mirror")
+    return base_recipe(base.arch, base.suite, base.variant, BaseSource(), str(base.data.get("installer", "host-dpkg")),
+                       None if mirror in (None, "mmdebstrap-default") else str(mirror), include=pkgs,
+                       profile=profile.name)
+
+
+def profile_recipes(base: Recipe, profile: Profile) -> tuple[Recipe, Recipe]:
+    """(start, image) of a profile: ``start`` is the profile's package base (or ``base`` when it
+    has none), ``image`` the profile's image: ``start`` itself, or its Containerfile layered on it."""
+    start = packages_recipe(base, profile)
+    # packages not bootstrapped (a rootfs or pulled base) are installed by a layer
+    layer_packages = profile.all_packages if start is None else ()
+    start = start or Recipe("base", base.arch, base.suite, base.variant, "base", base.data)
     cf = profile.containerfile_path()
-    if cf is None and not profile.packages:
-        return Recipe("base", base.arch, base.suite, base.variant, "base", base.data)
-    if cf is None or not cf.is_file():
+    if cf is None and layer_packages:
+        from podrepro.profiles import containerfiles_dir
+
+        cf = containerfiles_dir() / PACKAGES_CONTAINERFILE
+    if cf is None:
+        return start, start
+    if not cf.is_file():
         raise UsageError(f"profile {profile.name!r}: Containerfile {profile.containerfile!r} not found",
                          hint="fix 'containerfile' in podrepro.toml")
     data = {
-        "kind": "profile", "recipe_version": RECIPE_VERSION, "base": base.digest, "profile": profile.name,
+        "kind": "profile", "recipe_version": RECIPE_VERSION, "base": start.digest, "profile": profile.name,
         "containerfile_sha256": hashlib.sha256(cf.read_bytes()).hexdigest(),
-        "packages": sorted(profile.packages),
+        "packages": sorted(layer_packages),
     }
-    return Recipe("profile", base.arch, base.suite, base.variant, profile.name, data)
+    return start, Recipe("profile", base.arch, base.suite, base.variant, profile.name, data)
+
+
+def profile_recipe(base: Recipe, profile: Profile) -> Recipe:
+    return profile_recipes(base, profile)[1]
+
+
+PACKAGES_CONTAINERFILE = "packages.Containerfile"
 
 
 CROSS_CONTAINERFILE = "cross.Containerfile"

@@ -29,14 +29,18 @@ def choose_seed(images: list[ImageInfo], recipe: Recipe,
     """The earlier base a host-dpkg bootstrap of ``recipe`` starts from (see bootstrap.HOST_DPKG_HOOK).
 
     Candidates: tagged podrepro bases of the same Debian architecture and suite that mmdebstrap
-    bootstrapped with the host-dpkg installer, whose variant's package patterns are all among
-    ``recipe``'s (so its packages are likely a subset; the hook checks the real sets). The one
-    with the most patterns wins (the most packages already configured), then the newest."""
+    bootstrapped with the host-dpkg installer, whose variant's package patterns and included
+    packages (a profile's package base) are all among ``recipe``'s (so its packages are likely a
+    subset; the hook checks the real sets). The one with the most wins (the most packages
+    already configured), then the newest."""
     if recipe.kind != "base" or recipe.data.get("source") != "mmdebstrap" or recipe.data.get("installer") != "host-dpkg":
         return None
-    wanted = set(bootstrap.VARIANT_PACKAGES.get(recipe.variant, ()))
-    if not wanted:
+    variant = set(bootstrap.VARIANT_PACKAGES.get(recipe.variant, ()))
+    if not variant:
         return None
+    # a profile's package base (``include``) starts from the plain base, or from another
+    # package base whose packages it also wants
+    wanted = variant | set(recipe.data.get("include", ()))
     best: tuple[int, str] | None = None
     chosen = None
     for img in images:
@@ -48,7 +52,11 @@ def choose_seed(images: list[ImageInfo], recipe: Recipe,
         if data.get("debian_arch") != recipe.arch.debian or data.get("suite") != recipe.suite:
             continue
         patterns = set(bootstrap.VARIANT_PACKAGES.get(str(data.get("variant")), ()))
-        if not patterns or not patterns <= wanted:
+        include = data.get("include", [])
+        if not patterns or not isinstance(include, list):
+            continue
+        patterns |= {str(x) for x in include}
+        if not patterns <= wanted:
             continue
         rank = (len(patterns), img.created)
         if best is None or rank > best:

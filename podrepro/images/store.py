@@ -19,7 +19,7 @@ from podrepro.images.recipe import (
     BaseSource,
     base_recipe,
     content_hash,
-    profile_recipe,
+    profile_recipes,
     recipe_label,
     resolve_mirror,
     resolve_suite,
@@ -64,7 +64,7 @@ def current_tags(cfg: Config) -> set[str]:
         for n in names:
             with contextlib.suppress(PodreproError):
                 prof = resolve_profile(n, cfg.profiles)
-                out.add(profile_recipe(base, prof).tag)
+                out |= {r.tag for r in profile_recipes(base, prof)}
                 # hybrid builds: the amd64 base of the suite and the profile's cross image
                 host_base, cross = cross_target(cfg, Target(arch, prof, base, base, BaseSource()))
                 out |= {host_base.tag, cross.tag}

@@ -14,7 +14,7 @@ from podrepro.images.recipe import (
     Recipe,
     base_recipe,
     cross_recipe,
-    profile_recipe,
+    profile_recipes,
     resolve_mirror,
     resolve_suite,
     sha256_file,
@@ -29,6 +29,11 @@ class Target:
     base: Recipe
     recipe: Recipe
     source: BaseSource
+    start: Recipe | None = None   # what the profile's layer goes on: its package base, or ``base``
+
+    @property
+    def layer_base(self) -> Recipe:
+        return self.start or self.base
 
 
 def target(cfg: Config, arch_name: str, profile_name: str | None = None,
@@ -40,7 +45,8 @@ def target(cfg: Config, arch_name: str, profile_name: str | None = None,
         raise UsageError(f"Debian {suite} has no {arch.debian} port; bookworm is the last suite with it",
                          hint="use --suite bookworm (the default for this architecture)")
     base = base_recipe(arch, suite, cfg["variant"], source, cfg["installer"], resolve_mirror(cfg["mirror"])[0])
-    return Target(arch, prof, base, profile_recipe(base, prof), source)
+    start, image = profile_recipes(base, prof)
+    return Target(arch, prof, base, image, source, start)
 
 
 def cross_target(cfg: Config, t: Target) -> tuple[Recipe, Recipe]:

@@ -47,6 +47,32 @@ def test_cross_build_then_emulated_tests_reproduce_the_same_failures(project: Pa
     assert f"{TRIPLET[arch]}-gcc" not in (tree / "CMakeCache.txt").read_text()
 
 
+def test_native_harness_runs_the_driver_natively_and_reproduces_the_same_failures(project: Path) -> None:
+    """test_mode native-harness: ctest (here behind a shell that says where it runs) runs natively
+    in the cross image; the test programs, armhf binaries, run under qemu through binfmt_misc
+    against the target's multiarch libc, and fail exactly as in the emulated container."""
+    (project / "podrepro.toml").write_text(
+        '[profile.generic]\n'
+        'test = ["sh", "-c", "echo harness-on-$(uname -m); exec ctest \\"$@\\"", "harness", "--test-dir", "{build_dir}",'
+        ' "--output-on-failure", "--no-tests=error", "--output-junit", "podrepro-junit.xml"]\n'
+        'results = "junit:{build_dir}/podrepro-junit.xml"\n')
+    b = podrepro("build", "arm", "--cross", cwd=project, timeout=3600)
+    assert b.returncode == 0, b.stdout + b.stderr
+    n = podrepro("test", "arm", "--native-harness", cwd=project, timeout=1800)
+    assert n.returncode == 8, n.stdout + n.stderr
+    assert "harness-on-x86_64" in n.stdout, n.stdout
+    assert "the test harness runs natively in the cross image" in n.stderr, n.stderr
+    assert "podrepro: 3 tests ran on arm, 2 failed: checksum, y2038" in n.stderr, n.stderr
+    assert "sizeof(long) = 4" in n.stdout  # the test program itself ran as armhf
+    e = podrepro("test", "arm", "--emulated-harness", "--no-build", cwd=project, timeout=1800)
+    assert e.returncode == 8, e.stdout + e.stderr
+    assert "harness-on-armv7l" in e.stdout, e.stdout
+    assert "podrepro: 3 tests ran on arm, 2 failed: checksum, y2038" in e.stderr, e.stderr
+    # a filter reaches ctest through the native harness too
+    f = podrepro("test", "arm", "--native-harness", "--no-build", "--filter", "wire", cwd=project, timeout=1800)
+    assert f.returncode == 0 and "podrepro: 1 test ran on arm, all passed" in f.stderr, f.stdout + f.stderr
+
+
 def test_cross_try_run_and_the_emulator_work_in_the_cross_image(project: Path) -> None:
     """CMake's try_run executes a target binary while configuring: through the toolchain file's
     CMAKE_CROSSCOMPILING_EMULATOR (run-target, binfmt_misc underneath) in the cross image."""

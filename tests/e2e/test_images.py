@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,7 +66,8 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     assert isinstance(labels, dict)
     assert labels["io.podrepro.platform"] == platform
     recipe = json.loads(labels["io.podrepro.recipe"])
-    assert recipe["kind"] == "profile" and recipe["profile"] == "generic"
+    # the generic profile's packages are bootstrapped into a base of its own (host dpkg, seeded)
+    assert recipe["kind"] == "base" and recipe["profile"] == "generic" and "cmake" in recipe["include"]
     # the base is there too, with the arch's platform
     base = [t for t in _tags() if t.startswith(f"localhost/podrepro/base:{arch}-")]
     assert base, _tags()
@@ -81,22 +83,27 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     assert run.stdout.strip() == uname
     # the base was installed by the host's dpkg (the default installer): the target's own dpkg
     # and apt must find a complete, consistent system in it
-    current = f"localhost/podrepro/base:{arch}-{recipe['base'][:12]}"  # the generic image's own base
+    from podrepro.images.recipe import plain_base
+    from podrepro.images.target import target
+
+    cfg = _cfg_for(REPO / "examples" / "wordsize")
+    current = plain_base(target(cfg, arch).recipe).tag  # the generic image's own base
     assert current in base
     base_recipe = json.loads(_labels(current)["io.podrepro.recipe"])
-    assert base_recipe["installer"] == "host-dpkg"
+    assert base_recipe["installer"] == "host-dpkg" and recipe["installer"] == "host-dpkg"
 
-    def inside(script: str) -> str:
-        cp = podman("run", "--rm", "--pull=never", "--platform", platform, "--network", "none", current,
+    def inside(image: str, script: str) -> str:
+        cp = podman("run", "--rm", "--pull=never", "--platform", platform, "--network", "none", image,
                     "sh", "-c", script)
         assert cp.returncode == 0, script + "\n" + cp.stdout.decode() + cp.stderr.decode()
         return cp.stdout.decode()
 
-    assert inside("dpkg --audit") == ""
-    statuses = inside("dpkg-query -W -f '${db:Status-Abbrev}\\n' | sort | uniq -c").split()
-    assert statuses[1:] == ["ii"] and int(statuses[0]) > 50, statuses  # all "install ok installed"
-    inside("apt-get check -qq && getent passwd root _apt >/dev/null")
-    assert inside("cat /var/lib/dpkg/arch").split() == [platform_debian(arch)]
+    for image, at_least in ((current, 50), (tag, 150)):
+        assert inside(image, "dpkg --audit") == ""
+        statuses = inside(image, "dpkg-query -W -f '${db:Status-Abbrev}\\n' | sort | uniq -c").split()
+        assert statuses[1:] == ["ii"] and int(statuses[0]) > at_least, statuses  # all "install ok installed"
+        inside(image, "apt-get check -qq && getent passwd root _apt >/dev/null")
+        assert inside(image, "cat /var/lib/dpkg/arch").split() == [platform_debian(arch)]
     # second call: a cache hit, nothing rebuilt
     t0 = time.monotonic()
     again = podrepro("image", "build", arch, "--json", cwd=REPO / "examples" / "wordsize")
@@ -105,6 +112,12 @@ def test_image_build_then_cache_hit(arch: str, platform: str, uname: str) -> Non
     hit = json.loads(again.stdout)
     assert hit["tag"] == tag and hit["built"] is False
     print(f"cache hit for {arch} took {elapsed:.2f}s")
+
+
+def _cfg_for(project: Path) -> Any:
+    from podrepro import config
+
+    return config.resolve({}, src=project)
 
 
 def platform_debian(arch: str) -> str:
@@ -467,3 +480,36 @@ def test_a_project_containerfile_cannot_plant_a_deb_in_the_shared_cache(tmp_path
         podrepro("image", "rm", tag)
         for p in [*(cache / "debs").glob(f"*-armhf/{planted}"), *(cache / "debs-project").glob(f"*/*-armhf/{planted}")]:
             p.unlink()
+
+
+def test_a_profile_package_change_installs_through_the_host_dpkg_path(tmp_path: Path) -> None:
+    """A profile's packages are bootstrapped (host dpkg, seeded), not apt-get'ed in an emulated
+    layer: adding one to generic starts from the generic image and installs only what it lacks;
+    the result passes dpkg --audit and apt-get check, with every package fully installed."""
+    generic = podrepro("image", "build", "arm", "--json", timeout=3600)  # the seed this test expects
+    assert generic.returncode == 0, generic.stderr
+    generic_tag = json.loads(generic.stdout)["tag"]
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "podrepro.toml").write_text('[profile.generic]\npackages = ["zlib1g-dev"]\n')
+    approve(proj)
+    r = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=3600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    try:
+        assert out["built"] is True and out["tag"].startswith("localhost/podrepro/generic:arm-")
+        assert out["tag"] != generic_tag
+        assert out["seeded_from"] == generic_tag, out
+        log = Path(out["log"]).read_text(errors="replace")
+        assert "seeded from an earlier base" in log, log[-3000:]
+        assert "packages with the host's dpkg" in log, log[-3000:]
+        # as the container's root (apt-get check takes dpkg's lock)
+        check = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
+                       "sh", "-c", "dpkg --audit && apt-get check -qq && dpkg-query -W -f '${db:Status-Abbrev}${Package}\\n'")
+        listing = check.stdout.decode()
+        assert check.returncode == 0, listing + check.stderr.decode()
+        rows = listing.splitlines()
+        assert "ii zlib1g-dev" in rows and "ii cmake" in rows, listing  # generic's own packages are still there
+        assert all(line.startswith("ii ") for line in rows), listing  # dpkg --audit printed nothing above them
+    finally:
+        podrepro("image", "rm", out["tag"])

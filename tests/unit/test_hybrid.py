@@ -106,3 +106,9 @@ def test_compiler_versions_are_compared_once(mine: bytes, theirs: bytes, says: b
         assert line is not None and "gcc 12.2.0" in line and "gcc 13.1.0" in line
     hybrid.compiler_mismatch(eng, idx, "x", "t", lookup("arm"), tc)  # type: ignore[arg-type]
     assert eng.calls == ["x", "t"]  # the second time from the index
+
+
+def test_test_mode_is_checked() -> None:
+    assert resolve_profile("generic", {"generic": {"test_mode": "native-harness"}}).test_mode == "native-harness"
+    with pytest.raises(UsageError, match="test_mode"):
+        resolve_profile("generic", {"generic": {"test_mode": "native"}})

@@ -18,7 +18,7 @@ from podrepro.errors import PodreproError
 from podrepro.images import sharing, store
 from podrepro.images.build import Builder, BuildResult
 from podrepro.images.index import Index
-from podrepro.images.recipe import BaseSource, Recipe, base_recipe, profile_recipe
+from podrepro.images.recipe import BaseSource, Recipe, base_recipe, plain_base, profile_recipe, profile_recipes
 from podrepro.images.seed import choose_seed, hook_seeded
 from podrepro.paths import Paths
 from podrepro.profiles import BUILTINS, resolve_profile
@@ -44,7 +44,8 @@ def test_profile_recipe_depends_on_containerfile_bytes_and_packages(tmp_path: Pa
     base = base_recipe(lookup("mips"), "bookworm", "minbase")
     g = profile_recipe(base, BUILTINS["generic"])
     assert g.tag.startswith("localhost/podrepro/generic:mips-")
-    assert g.data["base"] == base.digest
+    # the generic profile's packages are bootstrapped into a base of their own (no layer)
+    assert g.kind == "base" and "cmake" in g.data["include"] and plain_base(g).digest == base.digest
     cf = tmp_path / "x.Containerfile"
     cf.write_text("ARG BASE\nFROM ${BASE}\n")
     p1 = resolve_profile("x", {"x": {"containerfile": str(cf)}})
@@ -436,3 +437,43 @@ def test_import_refuses_an_archive_that_names_other_images(tmp_path: Path, monke
 
     with pytest.raises(PodreproError, match=r"also names docker\.io/library/debian:bookworm"):
         sharing.import_archive(Engine(), object(), tmp_path / "x.tar")  # type: ignore[arg-type]
+
+
+def test_profile_packages_go_into_a_seeded_package_base_not_a_layer(tmp_path: Path) -> None:
+    """A profile's apt packages (built-in list + podrepro.toml's) are bootstrapped into a base of
+    their own, whose seed is the plain base; a project Containerfile is layered on that, without
+    the packages again; a rootfs base (no bootstrap) falls back to a packages layer."""
+
+    arm = lookup("arm")
+    base = base_recipe(arm, "bookworm", "minbase")
+    ext = resolve_profile("generic", {"generic": {"packages": ["libssl-dev"]}})
+    start, image = profile_recipes(base, ext)
+    assert start is image and image.tag.startswith("localhost/podrepro/generic:arm-")
+    assert set(image.data["include"]) >= {"cmake", "build-essential", "libssl-dev"}
+    assert image.digest != profile_recipe(base, BUILTINS["generic"]).digest  # a package change: a new image
+    # a project Containerfile goes on the project's packages' base, which it does not install again
+    cf = tmp_path / "x.Containerfile"
+    cf.write_text("ARG BASE\nFROM ${BASE}\n")
+    own = resolve_profile("x", {"x": {"containerfile": str(cf), "packages": ["zlib1g-dev"]}})
+    start, image = profile_recipes(base, own)
+    assert start.data["include"] == ["zlib1g-dev"] and image.kind == "profile"
+    assert image.data["base"] == start.digest and image.data["packages"] == []
+    # overriding a built-in's Containerfile drops the built-in package list with it
+    assert resolve_profile("jsc", {"jsc": {"containerfile": str(cf)}}).all_packages == ()
+    # a rootfs base cannot be bootstrapped into: the packages go into a layer
+    rb = base_recipe(arm, "bookworm", "minbase", BaseSource("rootfs", "/x.tar", "0" * 64))
+    start, image = profile_recipes(rb, ext)
+    assert start.digest == rb.digest and image.kind == "profile" and "libssl-dev" in image.data["packages"]
+
+    def img(r: Recipe, created: str) -> ImageInfo:
+        return ImageInfo(id=r.hash12, tags=(r.tag,), labels=r.labels(), size=0, created=created,
+                         architecture="arm", os="linux")
+
+    generic = profile_recipe(base, BUILTINS["generic"])
+    plain = img(base, "2026-01-01")
+    # the plain base seeds the generic package base; the generic one (more packages) seeds the extended one
+    assert choose_seed([plain], generic) == plain
+    gimg = img(generic, "2026-01-02")
+    assert choose_seed([plain, gimg], profile_recipe(base, ext)) == gimg
+    # but not the other way round: a seed with packages the recipe does not want is no candidate
+    assert choose_seed([img(profile_recipe(base, ext), "2026-01-03")], generic) is None
