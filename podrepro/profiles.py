@@ -99,8 +99,11 @@ BUILTINS: dict[str, Profile] = {
              "ca-certificates"),
         # configure only a new build tree: an emulated re-configure costs seconds, and ninja
         # re-runs CMake by itself when a CMakeLists.txt changes
-        build=("sh", "-c", '{ [ -f "$1/build.ninja" ] || cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Debug; } '
-               '&& cmake --build "$1"', "podrepro-build", "{build_dir}"),
+        # extra arguments (`podrepro build ARCH -- -DFOO=ON`) go to CMake's configure step, which
+        # then runs even for an existing tree, so they take effect
+        build=("sh", "-c", 'd="$1"; shift; { [ -f "$d/build.ninja" ] && [ $# -eq 0 ] || '
+               'cmake -S . -B "$d" -G Ninja -DCMAKE_BUILD_TYPE=Debug "$@"; } && cmake --build "$d"',
+               "podrepro-build", "{build_dir}"),
         # --no-tests=error: a filter that matches nothing, or a tree with no tests, fails; the
         # JUnit file (written in the test dir) is how podrepro counts what ran
         test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure", "--no-tests=error",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -120,6 +121,16 @@ def test_test_builds_what_it_tests_and_names_the_failures(project: Path) -> None
     r2 = podrepro("test", "arm", "--filter", "wire", cwd=project, timeout=1800)
     assert r2.returncode == 0, r2.stdout + r2.stderr
     assert "podrepro: 1 test ran on arm, all passed" in r2.stderr, r2.stderr
+
+
+def test_extra_build_arguments_reach_cmakes_configure_step(project: Path) -> None:
+    b = podrepro("build", "arm", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    # an existing tree: the arguments still take effect (the configure step runs again)
+    b = podrepro("build", "arm", "--", "-DPODREPRO_TEST_DEFINE=ON", cwd=project, timeout=1800)
+    assert b.returncode == 0, b.stdout + b.stderr
+    cache = (project / "build-podrepro-arm" / "CMakeCache.txt").read_text()
+    assert "PODREPRO_TEST_DEFINE:UNINITIALIZED=ON" in cache, cache[-2000:]
 
 
 def test_a_test_run_that_ran_no_test_fails(project: Path) -> None:
@@ -279,6 +290,22 @@ def test_jsc_profile_argv(fake_webkit: Path, arch: str) -> None:
         f"--json-output=WebKitBuild/podrepro-{arch}/jsc-test-results.json", "--filter", "stress/array-*.js",
     ]
     assert (fake_webkit / "WebKitBuild" / f"podrepro-{arch}").is_dir()
+
+
+def test_jsc_cross_build_passes_the_toolchain_file_to_build_jsc(fake_webkit: Path) -> None:
+    """Hybrid builds with the jsc profile: build-jsc runs natively in the jsc cross image and gets
+    the generated CMake toolchain file through its one --cmakeargs string."""
+    b = podrepro("build", "arm", "--cross", cwd=fake_webkit, timeout=3600)
+    assert b.returncode == 0, b.stdout + b.stderr
+    tree = fake_webkit / "WebKitBuild" / "podrepro-arm"
+    toolchain = tree / ".podrepro-cross" / "toolchain.cmake"
+    assert _recorded(fake_webkit, "build-jsc", "arm") == [
+        "--release", "--jsc-only",
+        "--cmakeargs=-DENABLE_STATIC_JSC=ON -DENABLE_JIT=OFF -DENABLE_C_LOOP=ON -DENABLE_WEBASSEMBLY=OFF"
+        f" -DENABLE_SAMPLING_PROFILER=OFF -DUSE_SYSTEM_MALLOC=ON -DCMAKE_TOOLCHAIN_FILE={toolchain}",
+    ]
+    assert "arm-linux-gnueabihf-g++" in toolchain.read_text()
+    assert json.loads((tree / ".podrepro-build.json").read_text())["mode"] == "cross"
 
 
 def test_hostile_filter_is_data_not_code(fake_webkit: Path) -> None:
