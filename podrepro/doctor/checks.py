@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from podrepro.binfmt.analysis import ArchReport
 from podrepro.doctor.env import DoctorEnv, cgroup_version, read_text, read_toml, subid_count
+from podrepro.engine.commands import SELINUX_OPT
 from podrepro.engine.info import PodmanInfo
 from podrepro.findings import Distro, Finding
 
@@ -136,7 +137,8 @@ def check_network(env: DoctorEnv, distro: Distro) -> list[Finding]:
 def check_selinux(env: DoctorEnv) -> list[Finding]:
     text = read_text(env.path("/sys/fs/selinux/enforce"))
     mode = "disabled" if text is None else ("enforcing" if text.strip() == "1" else "permissive")
-    note = ": bind mounts get :Z relabelling" if mode == "enforcing" else ""
+    note = (f": podrepro's containers run with --security-opt {SELINUX_OPT} (unconfined by SELinux, as toolbox and "
+            "distrobox run theirs) instead of relabelling your source tree") if mode == "enforcing" else ""
     return [Finding("selinux", "ok", f"SELinux {mode}{note}")]
 
 

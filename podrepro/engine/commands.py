@@ -15,6 +15,11 @@ from podrepro.errors import EngineError
 
 PODMAN = os.environ.get("PODREPRO_PODMAN", "podman")
 
+# on an SELinux-enforcing host podrepro's containers run unconfined by SELinux rather than
+# relabelling the user's source tree (":z"/":Z" would rewrite every file's label): the choice
+# toolbox and distrobox make for the same reason; doctor says so (doctor.checks.check_selinux)
+SELINUX_OPT = "label=disable"
+
 
 def tls_args(ref: str) -> list[str]:
     """Registries on the loopback interface are plain HTTP (a test registry); everything else TLS.
@@ -74,7 +79,7 @@ def run_argv(
         argv.append("--init")
     if selinux_label_disable:
         # bind-mounted sources keep their labels; only this container's confinement is relaxed
-        argv += ["--security-opt", "label=disable"]
+        argv += ["--security-opt", SELINUX_OPT]
     for k, v in (labels or {}).items():
         argv += ["--label", f"{k}={v}"]
     if name:

@@ -205,6 +205,16 @@ def test_selinux(hroot: Path, tmp_path: Path, enforce: str | None, mode: str) ->
         (hroot / "sys/fs/selinux/enforce").write_text(enforce)
     c = checks(doctor_report.run_doctor([], make_env(hroot, tmp_path), DEBIAN))
     assert c["selinux"].message.startswith(f"SELinux {mode}")
+    if mode == "enforcing":
+        # what doctor says is what a run does: the same option in the run's podman argv, no relabelling
+        from podrepro.arches import lookup
+        from podrepro.runner import RunSpec, run_argv
+
+        argv = run_argv("podman", RunSpec(arch=lookup("arm"), image="i", command=("true",), project_root=tmp_path,
+                                          workdir=tmp_path, selinux=True), {})
+        opt = argv[argv.index("--security-opt") + 1]
+        assert f"--security-opt {opt}" in c["selinux"].message and "relabel" in c["selinux"].message
+        assert not any(v.endswith((":z", ":Z")) for v in argv)
 
 
 def test_bootstrap_tools_missing(hroot: Path, tmp_path: Path) -> None:
