@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a Debian/Ubuntu or Fedora host for podrepro. Idempotent: run it again any time.
 #
-#   scripts/setup-host.sh [--user NAME] [--create-user] [--no-install] [--demo]
+#   scripts/setup-host.sh [--user NAME] [--create-user] [--no-install] [--demo] [--detect]
 #
 # System part (via sudo when not root): installs podman, buildah, qemu-user-static, mmdebstrap,
 # uidmap and friends; mounts binfmt_misc and loads the distro's handlers where no init system did
@@ -9,20 +9,23 @@
 # udev does on a normal boot. It never touches the cgroup mounts.
 # User part (as that user): writes ~/.config/containers/{storage,containers}.conf ONLY where this
 # host needs it (overlay storage before the first podman use; runc + cgroupfs on hosts that are
-# not pure cgroup v2). Every change is printed; nothing is changed twice.
+# not pure cgroup v2). Every change is printed; nothing is changed twice. --detect prints the
+# distro family (from /etc/os-release) and the packages it would install, and changes nothing.
 set -euo pipefail
 
 TARGET_USER="${SUDO_USER:-$(id -un)}"
 CREATE_USER=0
 INSTALL=1
 DEMO=0
+DETECT=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --detect) DETECT=1; shift ;;
         --user) TARGET_USER="$2"; shift 2 ;;
         --create-user) CREATE_USER=1; shift ;;
         --no-install) INSTALL=0; shift ;;
         --demo) DEMO=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -31,12 +34,52 @@ say() { printf 'setup-host: %s\n' "$*"; }
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 root() { "${SUDO[@]}" "$@"; }
 
+# ---- which distro ----------------------------------------------------------------------------
+# From /etc/os-release (ID, then ID_LIKE), not from which package tools exist: Fedora's mmdebstrap
+# package pulls apt in, so "apt-get exists" would send a second run down the Debian branch.
+# PODREPRO_OS_RELEASE points at another file (the unit tests' fixtures).
+distro_family() {
+    local f="${PODREPRO_OS_RELEASE:-/etc/os-release}" id="" like="" w
+    if [ -r "$f" ]; then  # read, never sourced: KEY=value, the value maybe quoted
+        id=$(sed -n 's/^ID=["'"'"']\{0,1\}\([^"'"'"']*\).*/\1/p' "$f" | head -n 1)
+        like=$(sed -n 's/^ID_LIKE=["'"'"']\{0,1\}\([^"'"'"']*\).*/\1/p' "$f" | head -n 1)
+    fi
+    for w in $id $like; do
+        case "$w" in
+            debian|ubuntu) echo debian; return ;;
+            fedora|rhel|centos) echo fedora; return ;;
+        esac
+    done
+    if command -v dnf >/dev/null; then echo fedora
+    elif command -v apt-get >/dev/null; then echo debian
+    else echo unknown
+    fi
+}
+FAMILY=$(distro_family)
+DEBIAN_PKGS=(podman buildah skopeo runc crun conmon uidmap slirp4netns fuse-overlayfs
+             catatonit qemu-user-static binfmt-support mmdebstrap debian-archive-keyring arch-test
+             python3-venv python3-pip pipx sudo)
+# Fedora: only the qemu-user-static subpackages podrepro's architectures need (arm/armel, mips*,
+# aarch64, ppc64el, s390x, riscv64), not the metapackage with every emulator; dpkg for the
+# host-dpkg installer (the host's dpkg unpacks base images); gcc + glibc-static for the zero-sudo
+# helper that is compiled on first use
+FEDORA_PKGS=(podman buildah skopeo crun conmon catatonit shadow-utils-subid passt
+             qemu-user-static-arm qemu-user-static-mips qemu-user-static-aarch64 qemu-user-static-ppc
+             qemu-user-static-s390x qemu-user-static-riscv mmdebstrap dpkg debian-keyring
+             gcc glibc-static python3-pip pipx)
+if [ "$DETECT" -eq 1 ]; then
+    case "$FAMILY" in
+        debian) echo "debian: ${DEBIAN_PKGS[*]}" ;;
+        fedora) echo "fedora: ${FEDORA_PKGS[*]}" ;;
+        *) echo "unknown" ;;
+    esac
+    exit 0
+fi
+
 # ---- system packages -------------------------------------------------------------------------
 if [ "$INSTALL" -eq 1 ]; then
-    if command -v apt-get >/dev/null; then
-        PKGS=(podman buildah skopeo runc crun conmon uidmap slirp4netns fuse-overlayfs
-              catatonit qemu-user-static binfmt-support mmdebstrap debian-archive-keyring arch-test
-              python3-venv python3-pip pipx sudo)
+    if [ "$FAMILY" = debian ]; then
+        PKGS=("${DEBIAN_PKGS[@]}")
         missing=()
         for p in "${PKGS[@]}"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -48,9 +91,8 @@ if [ "$INSTALL" -eq 1 ]; then
         else
             say "packages: all present"
         fi
-    elif command -v dnf >/dev/null; then
-        PKGS=(podman buildah skopeo crun conmon catatonit shadow-utils-subid passt qemu-user-static
-              mmdebstrap debian-keyring python3-pip pipx)
+    elif [ "$FAMILY" = fedora ]; then
+        PKGS=("${FEDORA_PKGS[@]}")
         missing=()
         for p in "${PKGS[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
         if [ ${#missing[@]} -gt 0 ]; then
@@ -60,7 +102,7 @@ if [ "$INSTALL" -eq 1 ]; then
             say "packages: all present"
         fi
     else
-        echo "error: neither apt-get nor dnf found; install podman, buildah, qemu-user-static and mmdebstrap by hand" >&2
+        echo "error: not a Debian/Ubuntu or Fedora host (/etc/os-release); install podman, buildah, qemu-user-static and mmdebstrap by hand" >&2
         exit 1
     fi
 fi
