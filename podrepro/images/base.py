@@ -105,8 +105,9 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                     built = set()  # no index, no seed: a full bootstrap
                 stream = open_seed(b.engine, b.children, recipe, mmtmp, lf, built)
             seeding = f", seeded from {stream.image.tags[0]}" if stream is not None else ""
-            b.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({recipe.variant}){seeding}"
-                                         " → podman import")
+            what = recipe.variant + (f" + the {recipe.profile} profile's {len(spec.include)} packages"
+                                     if spec.include else "")
+            b.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({what}){seeding} → podman import")
             lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
             lf.flush()
             start = lf.tell()  # this attempt's part of the log
