@@ -104,11 +104,15 @@ def analyze(state: BinfmtState, arch: Arch, distro: Distro, *, root: str = "/") 
             f"{install} && {reg}", a))
     elif not interp.static:
         usable = False
+        # the usual cause: qemu-user-binfmt (Debian and Fedora alike) registers the dynamic
+        # emulators, and with it installed next to qemu-user-static its entry can come first
+        remove = {"debian": "apt-get remove -y", "fedora": "dnf remove -y"}.get(distro.family)
         out.append(Finding(
             "binfmt.interpreter", "fail",
             f"{a}: interpreter {win.interpreter} of {win.name} is dynamically linked (PT_INTERP): "
-            "inside a container its shared libraries do not exist",
-            f"{install} && {reg}", a))
+            "inside a container its shared libraries do not exist (qemu-user-binfmt registers such "
+            "handlers; installed next to qemu-user-static, its handler can win)",
+            f"{distro.sudo}{remove} qemu-user-binfmt && {install} && {reg}" if remove else f"{install} && {reg}", a))
     if not win.has_flag("F"):
         usable = False
         out.append(Finding(

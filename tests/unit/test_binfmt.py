@@ -258,8 +258,10 @@ def test_interpreter_dynamic(tmp_path: Path, root: Path) -> None:
     set_field(d / "qemu-arm", "interpreter", "/usr/bin/qemu-arm")
     r = analyze(read_state(str(d)), lookup("arm"), FEDORA, root=str(root))
     f = by_check(r.problems)["binfmt.interpreter"]
-    assert not r.usable and "dynamically linked" in f.message
-    assert f.fix == "sudo dnf install -y qemu-user-static && podrepro binfmt register arm"
+    assert not r.usable and "dynamically linked" in f.message and "qemu-user-binfmt" in f.message
+    assert f.fix == "sudo dnf remove -y qemu-user-binfmt && sudo dnf install -y qemu-user-static && podrepro binfmt register arm"
+    r = analyze(read_state(str(d)), lookup("arm"), DEBIAN, root=str(root))
+    assert str(by_check(r.problems)["binfmt.interpreter"].fix).startswith("sudo apt-get remove -y qemu-user-binfmt && ")
 
 
 def test_interpreter_not_elf(tmp_path: Path, root: Path) -> None:
