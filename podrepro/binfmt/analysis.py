@@ -122,7 +122,9 @@ def analyze(state: BinfmtState, arch: Arch, distro: Distro, *, root: str = "/") 
     if not win.has_flag("C"):
         out.append(Finding(
             "binfmt.flag-c", "warn",
-            f"{a}: handler {win.name} lacks flag C: sudo and setuid programs fail inside containers",
+            f"{a}: handler {win.name} lacks flag C: sudo and setuid programs fail inside containers (qemu runs "
+            "them with the caller's credentials; Fedora's qemu-user-static registers F only). Optional: "
+            "the fix registers podrepro's own entry with F and C, through sudo",
             register_cmd(arch, force=True), a))
     if len(enabled) > 1:
         rest = enabled[1:]
