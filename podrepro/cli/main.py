@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, config, doctor, image, run, trust
+    from podrepro.cli import arches, binfmt, completion, config, doctor, image, run, trust
 
     arches.register(app)
     config.register(app)
@@ -58,6 +58,7 @@ def _register() -> None:
     image.register(app)
     run.register(app)
     trust.register(app)
+    completion.register(app)
 
 
 _register()
@@ -87,9 +88,22 @@ def _click_command() -> TyperGroup:
     return _command
 
 
+def completion_classes() -> None:
+    """typer's shell-completion classes, whose scripts speak typer's protocol (``complete_bash``):
+    registered only when completing or printing a script, so other commands do not pay for it."""
+    try:
+        from typer._completion_classes import completion_init
+    except ImportError:  # pragma: no cover - a typer without them: click's own classes
+        return
+    completion_init()
+
+
 def run_cli(argv: list[str] | None = None, prog: str = "podrepro") -> int:
     """Run the CLI in-process and return the exit code (used by main and by the fuzz tests)."""
     from podrepro.cli.output import error
+
+    if os.environ.get("_PODREPRO_COMPLETE"):  # a completion request from the shell script
+        completion_classes()
 
     try:
         rv = _click_command().main(args=argv, prog_name=prog, standalone_mode=False)
