@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, completion, config, doctor, image, run, trust
+    from podrepro.cli import arches, binfmt, completion, config, doctor, image, init, run, trust
 
     arches.register(app)
     config.register(app)
@@ -59,6 +59,7 @@ def _register() -> None:
     run.register(app)
     trust.register(app)
     completion.register(app)
+    init.register(app)
 
 
 _register()

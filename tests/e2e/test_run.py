@@ -539,3 +539,15 @@ def test_run_in_a_given_image(project: Path) -> None:
     assert r.stdout.strip() == "no-cmake"  # the bare base, not the generic profile's image
     missing = podrepro("run", "--image", "localhost/podrepro/base:arm-000000000000", "arm", "--", "true", cwd=project)
     assert missing.returncode == 2 and "no such image" in missing.stderr
+
+
+def test_init_in_a_fresh_cmake_project_then_test(project: Path) -> None:
+    (project / "podrepro.toml").unlink()
+    i = podrepro("init", cwd=project)
+    assert i.returncode == 0, i.stderr
+    assert "for cmake (detected)" in i.stdout and (project / "podrepro.toml").is_file()
+    again = podrepro("init", cwd=project)
+    assert again.returncode == 2 and "never overwrites" in again.stderr
+    r = podrepro("test", "arm", cwd=project, timeout=1800)
+    assert r.returncode == 8, r.stdout + r.stderr
+    assert "podrepro: 3 tests ran on arm, 2 failed: checksum, y2038" in r.stderr, r.stderr

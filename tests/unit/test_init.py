@@ -1,0 +1,51 @@
+"""podrepro init: the build system detected from the directory, a template podrepro's own config
+loader accepts (and resolves to a profile that builds and tests), never an overwrite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from podrepro import config, init
+from podrepro.errors import UsageError
+from podrepro.profiles import resolve_profile
+
+
+@pytest.mark.parametrize("marker, kind", [("CMakeLists.txt", "cmake"), ("meson.build", "meson"),
+                                          ("configure.ac", "autotools"), ("configure", "autotools"),
+                                          ("Makefile", "make")])
+def test_detects_the_build_system(tmp_path: Path, marker: str, kind: str) -> None:
+    (tmp_path / marker).write_text("")
+    assert init.detect(tmp_path) == kind
+    path, used = init.write(tmp_path)
+    assert used == kind and path == tmp_path / "podrepro.toml"
+
+
+@pytest.mark.parametrize("kind", list(init.TEMPLATES))
+def test_every_template_is_a_valid_project_file(tmp_path: Path, kind: str) -> None:
+    init.write(tmp_path, kind)
+    data, text = config.load_toml(tmp_path / "podrepro.toml", "podrepro.toml")
+    values = config.check_project_table(data, text, "podrepro.toml")
+    profiles = config.check_project_profiles(data, text, "podrepro.toml", tmp_path)
+    name = values.get("profile") or data.get("default_profile")
+    assert isinstance(name, str)
+    prof = resolve_profile(name, profiles)
+    assert prof.build and prof.test and prof.build_dir
+    assert init.asks_for_packages(kind) == bool(prof.packages)
+
+
+def test_cmake_is_the_fallback_and_nothing_is_overwritten(tmp_path: Path) -> None:
+    path, used = init.write(tmp_path)
+    assert used == "cmake"
+    path.write_text("# mine\\n")
+    with pytest.raises(UsageError, match="never overwrites"):
+        init.write(tmp_path)
+    assert path.read_text() == "# mine\\n"
+    (tmp_path / "podrepro.toml").unlink()
+    (tmp_path / "podrepro.toml").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match="never overwrites"):
+        init.write(tmp_path)  # a dangling symlink is not followed either
+    assert not (tmp_path / "elsewhere").exists()
+    with pytest.raises(UsageError, match="unknown build system"):
+        init.write(tmp_path / "x", "scons")
