@@ -477,3 +477,32 @@ def test_profile_packages_go_into_a_seeded_package_base_not_a_layer(tmp_path: Pa
     assert choose_seed([plain, gimg], profile_recipe(base, ext)) == gimg
     # but not the other way round: a seed with packages the recipe does not want is no candidate
     assert choose_seed([img(profile_recipe(base, ext), "2026-01-03")], generic) is None
+
+
+def test_an_imported_or_pulled_base_never_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """open_seed takes only a base this user's podrepro built (the index's origin "built"):
+    someone else's root filesystem (imported, pulled) must not become the start of local bases."""
+    import io as _io
+
+    from podrepro.images import seed as seed_mod
+
+    arm = lookup("arm")
+    earlier = base_recipe(arm, "bookworm", "minbase")
+    image = ImageInfo(id="e" * 12, tags=(earlier.tag,), labels=earlier.labels(), size=0, created="2026-01-01",
+                      architecture="arm", os="linux")
+
+    class Engine:
+        def list_images(self, label: str) -> list[ImageInfo]:
+            return [image]
+
+        def remove_containers(self, *a: object, **k: object) -> list[str]:
+            return []
+
+    monkeypatch.setattr(seed_mod.SeedStream, "start", lambda self: True)
+    wanted = base_recipe(arm, "bookworm", "buildd")
+    lf = _io.BytesIO()
+    args = (Engine(), None, wanted, tmp_path, lf)
+    assert seed_mod.open_seed(*args, built=set()) is None  # type: ignore[arg-type]
+    assert seed_mod.open_seed(*args, built=None) is None  # type: ignore[arg-type]
+    s = seed_mod.open_seed(*args, built={earlier.tag})  # type: ignore[arg-type]
+    assert s is not None and s.image is image
