@@ -75,16 +75,22 @@ def _same(a: str, b: Path) -> bool:
         return False
 
 
+def recorded(tree: Path) -> dict[str, object]:
+    """What the tree was last configured for (its stamp), {} when it has none or it is unreadable."""
+    try:
+        old = json.loads((tree / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
 def stale_reason(tree: Path, root: Path, now: TreeFor) -> list[tuple[Path, str]]:
     """The CMake build dirs inside ``tree`` that were configured for something else, each with
     why (one line); empty when the tree can be built as it is."""
     caches = _cmake_caches(tree)
     why_all = None
-    try:
-        old = json.loads((tree / STAMP).read_text())
-    except (OSError, ValueError):
-        old = None
-    if isinstance(old, dict):
+    old = recorded(tree)
+    if old:
         for key, value in asdict(now).items():
             if old.get(key) not in (None, value):
                 why_all = f"it was configured for {key} {old.get(key)}, this build is for {value}"

@@ -14,14 +14,16 @@ own container it simply runs).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from podrepro import buildtree, cross
+from podrepro import buildtree, cross, runner
+from podrepro.arches import HOST
 from podrepro.errors import PodreproError
-from podrepro.profiles import Profile
+from podrepro.profiles import MODE_CHOICES, Profile
 
 if TYPE_CHECKING:
     from podrepro.arches import Arch
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from podrepro.images.index import Index
 
 FILES_DIR = ".podrepro-cross"
-MODES = ("emulated", "cross")
+MODES = MODE_CHOICES["build_mode"]
 
 
 def resolve_mode(setting: str, profile: Profile, tree: Path) -> tuple[str, str]:
@@ -39,19 +41,10 @@ def resolve_mode(setting: str, profile: Profile, tree: Path) -> tuple[str, str]:
         return setting, "build_mode"
     if profile.build_mode in MODES:
         return str(profile.build_mode), f"the {profile.name} profile's build_mode"
-    recorded = recorded_mode(tree)
+    recorded = buildtree.recorded(tree).get("mode")
     if recorded in MODES:
         return str(recorded), "the build tree's last configuration"
     return "emulated", "default"
-
-
-def recorded_mode(tree: Path) -> str | None:
-    try:
-        old = json.loads((tree / buildtree.STAMP).read_text())
-    except (OSError, ValueError):
-        return None
-    mode = old.get("mode") if isinstance(old, dict) else None
-    return mode if isinstance(mode, str) else None
 
 
 def write_files(tree: Path, tc: cross.Toolchain) -> Path:
@@ -109,3 +102,37 @@ def compiler_mismatch(engine: Podman, index: Index, cross_tag: str, target_tag: 
         return (f"the cross compiler is gcc {mine}, the {target.alias} image's own is gcc {theirs}: "
                 "the build may differ from an emulated one (--emulated builds with the image's)")
     return None
+
+
+def _cross_run(binary: str, spec: runner.RunSpec, profile: Profile, xtag: str, vals: Mapping[str, str],
+               mult: float, env: Mapping[str, str], **changes: object) -> list[str]:
+    """A run like ``spec`` (the target's), but natively in the cross image ``xtag``; what it
+    runs for is still the target (``PODREPRO_ARCH``), and the user's own variables still win."""
+    xspec = replace(spec, arch=HOST, image=xtag, cpu="", **changes)  # type: ignore[arg-type]
+    full = runner.container_env(xspec, profile, vals, mult)
+    full.update(env)
+    full["PODREPRO_ARCH"] = spec.arch.alias
+    full.update(spec.env)
+    return runner.run_argv(binary, xspec, full)
+
+
+def build_argv(binary: str, spec: runner.RunSpec, profile: Profile, tc: cross.Toolchain, xtag: str,
+               vals: Mapping[str, str], extra: Sequence[str], mult: float, ccache_dir: Path | None) -> list[str]:
+    """The ``podman run`` argv of a hybrid build: the profile's (cross) build command with the
+    cross files written into the build tree and named in the environment."""
+    files = write_files(buildtree.build_path(spec.project_root, vals["build_dir"]), tc)
+    xvals = {**vals, **placeholders(tc, files)}
+    command = runner.substitute(profile.cross_build, xvals) + list(extra) if profile.cross_build \
+        else runner.build_command(profile, xvals, extra)
+    return _cross_run(binary, spec, profile, xtag, xvals, mult,
+                      {**cross.build_env(tc, str(files)), "PODREPRO_BUILD_MODE": "cross"},
+                      command=tuple(command), ccache_dir=ccache_dir)
+
+
+def harness_argv(binary: str, spec: runner.RunSpec, profile: Profile, xtag: str, vals: Mapping[str, str],
+                 mult: float) -> list[str]:
+    """The tests with ``test_mode = "native-harness"``: the test driver (ctest, a Perl or Ruby
+    harness, shell scripts) runs natively in the cross image; the target's binaries run through
+    binfmt_misc under qemu (which reads ``QEMU_CPU``), against the target's multiarch libraries."""
+    env = {"PODREPRO_TEST_MODE": "native-harness", **({"QEMU_CPU": spec.cpu} if spec.cpu else {})}
+    return _cross_run(binary, spec, profile, xtag, vals, mult, env, ccache_dir=None)

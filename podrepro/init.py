@@ -91,19 +91,21 @@ def detect(directory: Path) -> str | None:
     return None
 
 
-def write(directory: Path, kind: str | None = None) -> tuple[Path, str]:
+def write(directory: Path, kind: str | None = None) -> tuple[Path, str, str]:
     """Write the template for ``kind`` (detected when None) to ``directory``/podrepro.toml; never
-    overwrites. Returns the file and the kind used."""
+    overwrites. Returns the file, the kind used and how it was chosen ("given", "detected", or
+    "fallback": nothing detected, the CMake template)."""
     target = directory / FILE
     if target.exists() or target.is_symlink():
         raise UsageError(f"{target} exists; podrepro init never overwrites it",
                          hint="edit it, or remove it and run 'podrepro init' again")
     if kind is not None and kind not in TEMPLATES:
         raise UsageError(f"unknown build system {kind!r}", hint=f"one of: {', '.join(TEMPLATES)}")
-    use = kind or detect(directory) or "cmake"
+    found = None if kind else detect(directory)
+    use = kind or found or "cmake"
     with open(target, "x", encoding="utf-8") as f:  # "x": a file that appeared meanwhile is not replaced
         f.write(TEMPLATES[use])
-    return target, use
+    return target, use, "given" if kind else ("detected" if found else "fallback")
 
 
 def asks_for_packages(kind: str) -> bool:

@@ -37,6 +37,11 @@ def containerfiles_dir() -> Path:
 PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+:~-]+)?")
 
 
+# a profile's own choice of how to build and test (hybrid builds; the settings of the same names
+# add "auto")
+MODE_CHOICES = {"build_mode": ("emulated", "cross"), "test_mode": ("emulated", "native-harness")}
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -184,15 +189,12 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
     for k in ("build", "test", "cross_build"):
         if k in body:
             changes[k] = _argv(body[k])
-    if "build_mode" in body:
-        if body["build_mode"] not in ("emulated", "cross"):
-            raise UsageError(f"profile {name!r}: build_mode must be \"emulated\" or \"cross\", not {body['build_mode']!r}")
-        changes["build_mode"] = body["build_mode"]
-    if "test_mode" in body:
-        if body["test_mode"] not in ("emulated", "native-harness"):
-            raise UsageError(f"profile {name!r}: test_mode must be \"emulated\" or \"native-harness\", "
-                             f"not {body['test_mode']!r}")
-        changes["test_mode"] = body["test_mode"]
+    for key, choices in MODE_CHOICES.items():
+        if key in body:
+            if body[key] not in choices:
+                raise UsageError(f"profile {name!r}: {key} must be {' or '.join(map(repr, choices))}, "
+                                 f"not {body[key]!r}")
+            changes[key] = body[key]
     if "test" in body and "results" not in body:
         # the inherited results file belongs to the inherited test command
         changes["results"] = None

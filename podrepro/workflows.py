@@ -52,7 +52,7 @@ def ensure_cross_image(cfg: Config, engine: Podman, t: Target, rebuild: bool = F
     """The cross image of ``t``'s profile for ``t.arch`` (hybrid builds), built if missing."""
     from podrepro.images.target import cross_target
 
-    host_base, xrec = cross_target(cfg, t)
+    host_base, xrec = cross_target(cfg, t.arch, t.profile, t.base.suite)
     with builder(cfg, engine, progress=progress) as b:
         return b.ensure(xrec, base=host_base, rebuild=rebuild)
 
@@ -205,10 +205,11 @@ def reproduce(
             say(f"building with the cross toolchain ({why}; --emulated for an emulated build)")
     native_tests = mode == "test" and not image and (
         cfg["test_mode"] == "native-harness" or (cfg["test_mode"] == "auto" and t.profile.test_mode == "native-harness"))
+    tc = None
     if build_mode == "cross" or native_tests:
         from podrepro import cross
 
-        cross.toolchain(arch, t.base.suite)  # none for this arch and suite: one line, before any work
+        tc = cross.toolchain(arch, t.base.suite)  # none for this arch and suite: one line, before any work
     if native_tests:
         say(f"the test harness runs natively in the cross image; only {arch.alias} binaries run under qemu "
             "(test_mode native-harness)")
@@ -226,9 +227,11 @@ def reproduce(
         present = eng.image_exists_cli(tag)
     if not present and image:
         raise UsageError(f"--image {image}: no such image", hint="see 'podrepro image ls'")
-    # the target's own image runs the emulated build and the emulated tests: a cross build whose
-    # tests run in the native harness needs none of it (the cross image has the target's libraries)
-    needs_target_image = not ((mode == "build" or native_tests) and (build_mode == "cross" or not builds))
+    # the target's own image runs shells, commands, emulated builds and emulated tests; a cross
+    # build whose tests run in the native harness needs none of it (the cross image has the
+    # target's libraries)
+    needs_target_image = (mode in ("shell", "run") or (builds and build_mode == "emulated")
+                          or (mode == "test" and not native_tests))
     if not present and needs_target_image:
         with eng:
             ensure_image(cfg, eng, t, progress=progress)
@@ -236,13 +239,14 @@ def reproduce(
         with contextlib.suppress(OSError):
             Index(paths).touch(tag)
     xtag = None
-    if build_mode == "cross" or native_tests:
+    if tc is not None:
         from podrepro.images.target import cross_target
 
-        xtag = cross_target(cfg, t)[1].tag
+        host_base, xrec = cross_target(cfg, arch, t.profile, t.base.suite)
+        xtag = xrec.tag
         if not eng.image_exists_cli(xtag):
-            with eng:
-                ensure_cross_image(cfg, eng, t, progress=progress)
+            with eng, builder(cfg, eng, progress=progress) as b:
+                b.ensure(xrec, base=host_base)
 
     if mode == "shell":
         command = [t.profile.shell] if t.profile.shell else ["/bin/sh"]
@@ -285,24 +289,30 @@ def reproduce(
     argv = runner.run_argv(eng.binary, spec, runner.container_env(spec, t.profile, vals, mult))
     build_argv = None
     if build_mode == "cross":
-        assert xtag is not None
-        build_argv = _cross_build_argv(eng.binary, spec, t, vals, xtag, args if mode == "build" else [], mult, paths)
+        from podrepro import hybrid
+
+        assert tc is not None and xtag is not None
+        xccache = None
+        if ccache_dir is not None:  # per mode too: objects of the cross gcc are not the image gcc's
+            xccache = paths.ccache(f"{arch.alias}-cross", root)
+            xccache.mkdir(parents=True, exist_ok=True)
+        build_argv = hybrid.build_argv(eng.binary, spec, t.profile, tc, xtag, vals,
+                                       args if mode == "build" else [], mult, xccache)
+        if present or needs_target_image:  # it is there: say if its gcc is not the cross gcc's version
+            mismatch = hybrid.compiler_mismatch(eng, Index(paths), xtag, tag, arch, tc)
+            if mismatch:
+                say(mismatch)
     elif mode == "test" and not no_build:
         build_argv = runner.run_argv(
             eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
-    if build_mode == "cross" and (present or needs_target_image):
-        from podrepro import cross, hybrid
-
-        assert xtag is not None
-        mismatch = hybrid.compiler_mismatch(eng, Index(paths), xtag, tag, arch, cross.toolchain(arch, t.base.suite))
-        if mismatch:
-            say(mismatch)
     if mode == "build" and build_argv is not None:
         process.exec_(build_argv)
     if native_tests:
+        from podrepro import hybrid
+
         assert xtag is not None
-        argv = _native_harness_argv(eng.binary, spec, t, xtag, vals, mult)
+        argv = hybrid.harness_argv(eng.binary, spec, t.profile, xtag, vals, mult)
     if mode == "test":
         return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():
@@ -318,50 +328,6 @@ def reproduce(
                      run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(Index(paths).stamp(tag)))
     process.exec_(argv)
-
-
-def _cross_build_argv(binary: str, spec: Any, t: Target, vals: dict[str, str], xtag: str, extra: list[str],
-                      mult: float, paths: Paths) -> list[str]:
-    """The ``podman run`` argv of a hybrid build: the profile's (cross) build command, natively in
-    the cross image ``xtag``, with the cross files written into the build tree and named in the
-    environment; ccache per architecture, mode and project."""
-    from podrepro import buildtree, cross, hybrid, runner
-    from podrepro.arches import HOST
-
-    tc = cross.toolchain(t.arch, t.base.suite)
-    files = hybrid.write_files(buildtree.build_path(spec.project_root, vals["build_dir"]), tc)
-    xvals = {**vals, **hybrid.placeholders(tc, files)}
-    command = runner.substitute(t.profile.cross_build, xvals) + extra if t.profile.cross_build \
-        else runner.build_command(t.profile, xvals, extra)
-    ccache_dir = None
-    if spec.ccache_dir is not None:
-        ccache_dir = paths.ccache(f"{t.arch.alias}-cross", spec.project_root)
-        ccache_dir.mkdir(parents=True, exist_ok=True)
-    xspec = replace(spec, arch=HOST, image=xtag, command=tuple(command), ccache_dir=ccache_dir, cpu="")
-    env = runner.container_env(xspec, t.profile, xvals, mult)
-    env.update(cross.build_env(tc, str(files)))
-    env["PODREPRO_ARCH"] = t.arch.alias
-    env["PODREPRO_BUILD_MODE"] = "cross"
-    env.update(spec.env)  # the user's own variables still win
-    return runner.run_argv(binary, xspec, env)
-
-
-def _native_harness_argv(binary: str, spec: Any, t: Target, xtag: str, vals: dict[str, str],
-                         mult: float) -> list[str]:
-    """The tests with ``test_mode = "native-harness"``: the test driver (ctest, a Perl or Ruby
-    harness, shell scripts) runs natively in the cross image; the target's binaries run through
-    binfmt_misc under qemu, against the target's libraries installed there through multiarch."""
-    from podrepro import runner
-    from podrepro.arches import HOST
-
-    xspec = replace(spec, arch=HOST, image=xtag, ccache_dir=None, cpu="")
-    env = runner.container_env(xspec, t.profile, vals, mult)
-    env["PODREPRO_ARCH"] = t.arch.alias
-    env["PODREPRO_TEST_MODE"] = "native-harness"
-    if spec.cpu:
-        env["QEMU_CPU"] = spec.cpu  # qemu, started by binfmt_misc for each target binary, reads it
-    env.update(spec.env)
-    return runner.run_argv(binary, xspec, env)
 
 
 def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,

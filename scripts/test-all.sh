@@ -33,8 +33,10 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# the package starts a registry as a service on hosts with an init system; tests run their own
-pkill -x docker-registry 2>/dev/null || true
+# the package starts a registry as a service on hosts with an init system; tests run their own.
+# pkill exits 1 when nothing matched (the usual case here); anything else is a real failure
+rc=0; pkill -x docker-registry || rc=$?
+[ "$rc" -le 1 ] || { echo "error: could not stop the packaged docker-registry (pkill exit $rc)" >&2; exit 1; }
 
 CI_UID=$(id -u "$CI_USER")
 CI_HOME=$(getent passwd "$CI_USER" | cut -d: -f6)

@@ -18,8 +18,8 @@ def register(app: typer.Typer) -> None:
         from podrepro import init
         from podrepro.cli.output import echo
 
-        path, kind = init.write(Path.cwd(), build_system)
-        detected = "" if build_system else " (detected)" if init.detect(Path.cwd()) else " (nothing detected: the CMake template)"
-        echo(f"wrote {path} for {kind}{detected}")
+        path, kind, how = init.write(Path.cwd(), build_system)
+        why = {"given": "", "detected": " (detected)", "fallback": " (nothing detected: the CMake template)"}[how]
+        echo(f"wrote {path} for {kind}{why}")
         if init.asks_for_packages(kind):
             echo("its packages count once you approve the file: podrepro trust")

@@ -115,12 +115,16 @@ def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseS
     return Recipe("base", arch, suite, variant, profile if include else "base", data)
 
 
+def _bootstrap(base: Recipe, include: tuple[str, ...] = (), profile: str = "base") -> Recipe:
+    """A bootstrapped base like ``base`` (arch, suite, variant, installer, mirror), with ``include``."""
+    mirror = base.data.get("mirror")
+    return base_recipe(base.arch, base.suite, base.variant, BaseSource(), str(base.data.get("installer", "host-dpkg")),
+                       None if mirror in (None, "mmdebstrap-default") else str(mirror), include, profile)
+
+
 def plain_base(recipe: Recipe) -> Recipe:
     """The base a profile's package base (``packages_recipe``) was made from: what seeds it."""
-    d = recipe.data
-    mirror = d.get("mirror")
-    return base_recipe(recipe.arch, recipe.suite, recipe.variant, BaseSource(), str(d.get("installer", "host-dpkg")),
-                       None if mirror in (None, "mmdebstrap-default") else str(mirror))
+    return _bootstrap(recipe)
 
 
 def packages_recipe(base: Recipe, profile: Profile) -> Recipe | None:
@@ -133,10 +137,7 @@ def packages_recipe(base: Recipe, profile: Profile) -> Recipe | None:
     pkgs = profile.all_packages
     if not pkgs or base.data.get("source") != "mmdebstrap" or base.data.get("include"):
         return None
-    mirror = base.data.get("mirror")
-    return base_recipe(base.arch, base.suite, base.variant, BaseSource(), str(base.data.get("installer", "host-dpkg")),
-                       None if mirror in (None, "mmdebstrap-default") else str(mirror), include=pkgs,
-                       profile=profile.name)
+    return _bootstrap(base, pkgs, profile.name)
 
 
 def profile_recipes(base: Recipe, profile: Profile) -> tuple[Recipe, Recipe]:

@@ -16,7 +16,6 @@ from podrepro.images.recipe import (
     LABEL,
     REPO,
     TMP_REPO,
-    BaseSource,
     base_recipe,
     content_hash,
     profile_recipes,
@@ -25,7 +24,7 @@ from podrepro.images.recipe import (
     resolve_suite,
 )
 from podrepro.images.seed import remove_stale_seed_containers
-from podrepro.images.target import Target, cross_target
+from podrepro.images.target import cross_target
 from podrepro.paths import Paths
 from podrepro.reporting import Notify
 
@@ -66,7 +65,7 @@ def current_tags(cfg: Config) -> set[str]:
                 prof = resolve_profile(n, cfg.profiles)
                 out |= {r.tag for r in profile_recipes(base, prof)}
                 # hybrid builds: the amd64 base of the suite and the profile's cross image
-                host_base, cross = cross_target(cfg, Target(arch, prof, base, base, BaseSource()))
+                host_base, cross = cross_target(cfg, arch, prof, base.suite)
                 out |= {host_base.tag, cross.tag}
     return out
 

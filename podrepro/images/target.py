@@ -49,19 +49,19 @@ def target(cfg: Config, arch_name: str, profile_name: str | None = None,
     return Target(arch, prof, base, image, source, start)
 
 
-def cross_target(cfg: Config, t: Target) -> tuple[Recipe, Recipe]:
-    """(the amd64 base, the cross image) that builds ``t``'s profile for ``t.arch`` natively:
+def cross_target(cfg: Config, arch: Arch, profile: Profile, suite: str) -> tuple[Recipe, Recipe]:
+    """(the amd64 base, the cross image) that builds ``profile`` for ``arch`` natively:
     an amd64 Debian of the target's suite, Debian's cross toolchain for it, the profile's tools
     natively and its libraries for the target (``podrepro.cross``). A one-line error when Debian
     has no cross toolchain for the architecture in that suite."""
     from podrepro import cross
     from podrepro.arches import HOST
 
-    tc = cross.toolchain(t.arch, t.base.suite)
-    native, for_target = cross.split_packages([*t.profile.cross_packages, *t.profile.packages], t.arch.debian)
-    host_base = base_recipe(HOST, t.base.suite, cfg["variant"], BaseSource(), cfg["installer"],
+    tc = cross.toolchain(arch, suite)
+    native, for_target = cross.split_packages([*profile.cross_packages, *profile.packages], arch.debian)
+    host_base = base_recipe(HOST, suite, cfg["variant"], BaseSource(), cfg["installer"],
                             resolve_mirror(cfg["mirror"])[0])
-    return host_base, cross_recipe(host_base, t.arch, t.profile, native, (*tc.packages, *for_target))
+    return host_base, cross_recipe(host_base, arch, profile, native, (*tc.packages, *for_target))
 
 
 def rootfs_source(path: Path) -> BaseSource:

@@ -18,8 +18,8 @@ from podrepro.profiles import resolve_profile
 def test_detects_the_build_system(tmp_path: Path, marker: str, kind: str) -> None:
     (tmp_path / marker).write_text("")
     assert init.detect(tmp_path) == kind
-    path, used = init.write(tmp_path)
-    assert used == kind and path == tmp_path / "podrepro.toml"
+    path, used, how = init.write(tmp_path)
+    assert (used, how) == (kind, "detected") and path == tmp_path / "podrepro.toml"
 
 
 @pytest.mark.parametrize("kind", list(init.TEMPLATES))
@@ -36,8 +36,8 @@ def test_every_template_is_a_valid_project_file(tmp_path: Path, kind: str) -> No
 
 
 def test_cmake_is_the_fallback_and_nothing_is_overwritten(tmp_path: Path) -> None:
-    path, used = init.write(tmp_path)
-    assert used == "cmake"
+    path, used, how = init.write(tmp_path)
+    assert (used, how) == ("cmake", "fallback")
     path.write_text("# mine\\n")
     with pytest.raises(UsageError, match="never overwrites"):
         init.write(tmp_path)
