@@ -56,6 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout_multiplier", float, 4.0,
             "how much slower than native tests may be (passed to harnesses that know how)"),
     Setting("cpu", str, "", "emulated CPU model (QEMU_CPU), empty = qemu's default"),
+    Setting("core", bool, False, "let emulated programs that crash dump core into .podrepro/cores/ARCH (--core)"),
     Setting("env", list, [], "environment variables passed into containers (NAME or NAME=VALUE)"),
     Setting("progress", str, "auto", "progress display", ("auto", "plain", "none")),
     Setting("build_mode", str, "auto",

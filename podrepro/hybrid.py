@@ -112,6 +112,7 @@ def _cross_run(binary: str, spec: runner.RunSpec, profile: Profile, xtag: str, v
     full = runner.container_env(xspec, profile, vals, mult)
     full.update(env)
     full["PODREPRO_ARCH"] = spec.arch.alias
+    full["PODREPRO_EMULATED"] = "1" if spec.arch.emulated else "0"  # its binaries run under qemu
     full.update(spec.env)
     return runner.run_argv(binary, xspec, full)
 

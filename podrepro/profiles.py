@@ -98,10 +98,12 @@ BUILTINS: dict[str, Profile] = {
                     build=("true",), test=("true",)),
     "generic": Profile(
         name="generic",
-        description="C/C++ with CMake: build-essential, cmake, ninja, git, ccache, gdb, python3 "
+        description="C/C++ with CMake: build-essential, cmake, ninja, git, ccache, gdb, libc6-dbg, python3 "
                     "(Meson or Make projects: a profile in podrepro.toml, see the README)",
         apt=("build-essential", "cmake", "ninja-build", "make", "git", "ccache", "gdbserver", "gdb-minimal", "python3",
-             "ca-certificates"),
+             "ca-certificates",
+             # libc's separate debug symbols: 'podrepro debug' backtraces through libc have names
+             "libc6-dbg"),
         # configure only a new build tree: an emulated re-configure costs seconds, and ninja
         # re-runs CMake by itself when a CMakeLists.txt changes
         # extra arguments (`podrepro build ARCH -- -DFOO=ON`) go to CMake's configure step, which

@@ -105,8 +105,10 @@ def build_command(profile: Profile, vals: Mapping[str, str], extra: Sequence[str
 
 def container_env(spec: RunSpec, profile: Profile | None, vals: Mapping[str, str],
                   multiplier: float) -> dict[str, str | None]:
+    # what a test suite may read to skip what cannot work under emulation (documented)
     env: dict[str, str | None] = {"HOME": HOME_IN_CONTAINER, "PODREPRO_ARCH": spec.arch.alias,
-                           "PODREPRO_TIMEOUT_MULTIPLIER": f"{multiplier:g}"}
+                                  "PODREPRO_EMULATED": "1" if spec.arch.emulated else "0",
+                                  "PODREPRO_TIMEOUT_MULTIPLIER": f"{multiplier:g}"}
     path = BASE_PATH
     if spec.ccache_dir is not None:
         # Debian's ccache masquerade directory: gcc/g++/cc found through PATH go through ccache

@@ -159,6 +159,8 @@ def reproduce(
     writable_git: bool = False,
     build_mode_flag: str | None = None,
     native_harness: bool | None = None,
+    core: bool = False,
+    strace: bool = False,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -170,6 +172,9 @@ def reproduce(
     file and returns the exit code; "no test ran" is an error. ``notify`` gets one-line notes
     for the user (a build tree being reconfigured, the tests' tally); ``confirm`` is asked
     whether to register a missing binfmt handler; ``progress`` shows an image build.
+
+    ``core``/``strace`` (``podrepro.debug.capture``): keep the cores of emulated crashes, trace
+    the run's or tests' syscalls; the command then runs in the foreground, not exec'd.
 
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
@@ -185,7 +190,7 @@ def reproduce(
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
                           "binfmt_mode": "private" if private_binfmt else None, "build_mode": build_mode_flag,
                           "test_mode": None if native_harness is None else
-                          ("native-harness" if native_harness else "emulated")},
+                          ("native-harness" if native_harness else "emulated"), "core": core or None},
                          src=src)
     say = notify or (lambda line: None)
     for line in cfg.notices:
@@ -286,7 +291,14 @@ def reproduce(
         if binfmt_mode == "private" else (),
         git_writable=writable_git,
     )
-    argv = runner.run_argv(eng.binary, spec, runner.container_env(spec, t.profile, vals, mult))
+    cap = None
+    if cfg["core"] or strace:
+        from podrepro.debug import capture
+
+        cap = capture.start(root, arch.alias, core=bool(cfg["core"]), trace=strace and mode in ("run", "test"))
+        spec = replace(spec, extra_args=(*spec.extra_args, *cap.extra_args))
+    tspec = replace(spec, env={**spec.env, **cap.env}) if cap else spec  # the traced command's
+    argv = runner.run_argv(eng.binary, tspec, runner.container_env(tspec, t.profile, vals, mult))
     build_argv = None
     if build_mode == "cross":
         from podrepro import hybrid
@@ -307,12 +319,23 @@ def reproduce(
             eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
     if mode == "build" and build_argv is not None:
-        process.exec_(build_argv)
+        if cap is None:
+            process.exec_(build_argv)
+        argv = build_argv
     if native_tests:
         from podrepro import hybrid
 
         assert xtag is not None
-        argv = hybrid.harness_argv(eng.binary, spec, t.profile, xtag, vals, mult)
+        argv = hybrid.harness_argv(eng.binary, tspec, t.profile, xtag, vals, mult)
+    if cap is not None and mode != "shell":
+        from podrepro import buildtree
+
+        tree = buildtree.build_path(root, vals["build_dir"]) if mode != "run" and t.profile.build_dir else workdir
+        try:
+            return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say) if mode == "test" \
+                else process.foreground(argv)
+        finally:
+            cap.finish([tree], command=command, workdir=workdir, image=tag, say=say)
     if mode == "test":
         return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():

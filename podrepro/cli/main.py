@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, completion, config, doctor, image, init, run, trust
+    from podrepro.cli import arches, binfmt, completion, config, debug, doctor, image, init, run, trust
 
     arches.register(app)
     config.register(app)
@@ -57,6 +57,7 @@ def _register() -> None:
     binfmt.register(app)
     image.register(app)
     run.register(app)
+    debug.register(app)
     trust.register(app)
     completion.register(app)
     init.register(app)

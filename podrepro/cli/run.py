@@ -18,6 +18,8 @@ TmOpt = Annotated[float | None, typer.Option("--timeout-multiplier", help="Scale
 SuiteOpt = Annotated[str | None, typer.Option("--suite", help="Debian suite of the base image.")]
 MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror URL if the image has to be built.")]
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Run in this podrepro image (a tag from 'podrepro image ls') instead of the profile's.")]
+CoreOpt = Annotated[bool, typer.Option("--core", help="Let emulated programs that crash dump core; podrepro keeps the cores in .podrepro/cores/ARCH/ (open one: podrepro debug ARCH --core FILE). Same as core = true.")]
+StraceOpt = Annotated[bool, typer.Option("--strace", help="Trace the emulated syscalls (QEMU_STRACE) into .podrepro/traces/ARCH/, one file per process, with a summary of what qemu-user does not implement.")]
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
@@ -41,21 +43,22 @@ def register(app: typer.Typer) -> None:
     @app.command("run", context_settings=PASS)
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
-            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
+            suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
+            core: CoreOpt = False, strace: StraceOpt = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
         command's exit code is podrepro's."""
-        _reproduce("run", arch, _strip(ctx.args), locals())
+        raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace))
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
               private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
-              cross: CrossOpt = None) -> None:
+              cross: CrossOpt = None, core: CoreOpt = False) -> None:
         """Run the profile's build command in the ARCH container, or natively with --cross (extra args after --)."""
-        _reproduce("build", arch, _strip(ctx.args), locals(), build_mode_flag=_mode(cross))
+        raise typer.Exit(_reproduce("build", arch, _strip(ctx.args), locals(), build_mode_flag=_mode(cross), core=core))
 
     @app.command("test", context_settings=EXTRA)
     def test(ctx: typer.Context, arch: ArchArg,
@@ -65,7 +68,7 @@ def register(app: typer.Typer) -> None:
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
-             cross: CrossOpt = None,
+             cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False,
              native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
@@ -73,7 +76,7 @@ def register(app: typer.Typer) -> None:
         nothing, a tree without tests)."""
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
                         timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross),
-                        native_harness=native_harness)
+                        native_harness=native_harness, core=core, strace=strace)
         raise typer.Exit(rc)
 
 

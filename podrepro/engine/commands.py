@@ -147,3 +147,26 @@ def push_argv(binary: str, tag: str, ref: str) -> list[str]:
 
 def export_argv(binary: str, container: str, out: Path) -> list[str]:
     return [binary, "export", "-o", str(out), container]
+
+
+def joined_args(container: str, *, user: tuple[int, int]) -> list[str]:
+    """Options for a container that joins ``container``'s network and user namespaces (the
+    debugger beside the program it debugs: it reaches the gdbstub on that namespace's loopback,
+    which no other session and nothing on the host can see). Sharing the user namespace is what
+    lets a rootless container mount its /sys inside another's network namespace."""
+    return ["--network", f"container:{container}", "--userns", f"container:{container}",
+            "--user", f"{user[0]}:{user[1]}"]
+
+
+def image_mount_args(image: str, target: str) -> list[str]:
+    """Mount ``image``'s root filesystem read-only at ``target`` (a sysroot for the debugger)."""
+    return ["--mount", f"type=image,source={image},destination={target}"]
+
+
+def running_argv(binary: str, container: str) -> list[str]:
+    return [binary, "container", "inspect", "--format", "{{.State.Running}}", container]
+
+
+def remove_argv(binary: str, container: str) -> list[str]:
+    """Stop (at once) and remove a container; ``--ignore``: gone already is fine."""
+    return [binary, "rm", "--force", "--ignore", "--time", "0", container]

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,44 @@ def temp_dirs_of(ids: set[int] | range | frozenset[int]) -> set[str]:
                 except FileNotFoundError:
                     continue
     return out
+
+
+def through_a_pty(args: list[str], cwd: Path, answer: Callable[[bytes], bytes | None],
+                  timeout: float = 300) -> tuple[bytes, int]:
+    """Run ``podrepro ARGS`` on a pseudo-terminal in ``cwd``; after each read, ``answer`` gets
+    all output so far and returns what to type next (or None). (output, exit code)."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(cwd)
+        os.execvp(sys.executable, [sys.executable, "-m", "podrepro", *args])
+    out = b""
+    status = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            out += chunk
+        typed = answer(out)
+        if typed:
+            os.write(fd, typed)
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = st
+            break
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out, os.waitstatus_to_exitcode(status)
 
 
 def no_leftover_containers() -> list[str]:

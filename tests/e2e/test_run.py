@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro
+from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro, through_a_pty
 
 pytestmark = pytest.mark.e2e
 
@@ -203,37 +199,18 @@ def test_filter_runs_only_named_test_on_mips(project: Path) -> None:
 
 
 def test_shell_through_a_pty(project: Path) -> None:
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.chdir(project)
-        os.execvp(sys.executable, [sys.executable, "-m", "podrepro", "shell", "arm"])
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 300
-    status = None
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            out += chunk
+    sent: list[int] = []
+
+    def answer(out: bytes) -> bytes | None:
         if not sent and (b"$ " in out or b"# " in out):
-            os.write(fd, b"uname -m; touch probe; exit 3\n")
-            sent = True
-        wpid, st = os.waitpid(pid, os.WNOHANG)
-        if wpid:
-            status = st
-            break
-    if status is None:
-        _, status = os.waitpid(pid, 0)
-    os.close(fd)
+            sent.append(1)
+            return b"uname -m; touch probe; exit 3\n"
+        return None
+
+    out, code = through_a_pty(["shell", "arm"], project, answer)
     assert sent, out
     assert b"armv7l" in out, out
-    assert os.waitstatus_to_exitcode(status) == 3
+    assert code == 3
     probe = (project / "probe").stat()
     assert probe.st_uid == os.getuid()
     assert no_leftover_containers() == []

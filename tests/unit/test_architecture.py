@@ -18,6 +18,8 @@ PKG = ROOT / "podrepro"
 LEAVES = frozenset({"podrepro", "podrepro.errors", "podrepro.paths", "podrepro.audit", "podrepro.reporting"})
 
 # layer -> the layers it may import
+# workflows that live beside their domain package (what ``podrepro debug`` composes)
+WORKFLOW_MODULES = frozenset({"podrepro.debug.command"})
 ALLOWED: dict[str, frozenset[str]] = {
     "main": frozenset({"main", "cli", "workflows", "domain", "engine", "leaf"}),
     "cli": frozenset({"cli", "workflows", "domain", "engine", "leaf"}),
@@ -39,7 +41,7 @@ def layer(mod: str) -> str:
         return "main"
     if _within(mod, "podrepro.cli"):
         return "cli"
-    if _within(mod, "podrepro.workflows"):
+    if _within(mod, "podrepro.workflows") or mod in WORKFLOW_MODULES:
         return "workflows"
     if _within(mod, "podrepro.engine"):
         return "engine"
