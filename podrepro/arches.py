@@ -162,11 +162,14 @@ ARCHES: tuple[Arch, ...] = (
     ),
 )
 
-# the build machine of hybrid cross builds (``podrepro.cross``): not a target, so not in ARCHES
+# the host: the build machine of hybrid cross builds (``podrepro.cross``), and a native target of
+# its own (triage's 64-bit little-endian comparator; "does it fail natively too?")
 HOST = Arch(
-    alias="amd64", spellings=(), debian="amd64", oci_arch="amd64", oci_variant=None, uname_m="x86_64", qemu=None,
-    suite="bookworm", elf_class=2, big_endian=False, elf_machine=62, note="the build machine of cross builds",
+    alias="amd64", spellings=("x86_64", "x86-64", "x64"), debian="amd64", oci_arch="amd64", oci_variant=None,
+    uname_m="x86_64", qemu=None, suite="bookworm", elf_class=2, big_endian=False, elf_machine=62,
+    note="the host itself: runs natively (no qemu); the build machine of cross builds",
 )
+ARCHES = (*ARCHES, HOST)
 
 _BY_NAME: dict[str, Arch] = {}
 for _a in ARCHES:

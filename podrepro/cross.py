@@ -102,6 +102,9 @@ class Toolchain:
 
 def toolchain(arch: Arch, suite: str) -> Toolchain:
     """The cross toolchain for ``arch`` in Debian ``suite``; a UsageError when that suite has none."""
+    if arch.alias == "amd64":
+        raise UsageError("amd64 is this host's own architecture: it has no cross toolchain and needs none",
+                         hint='build it as it is (drop --cross / build_mode = "emulated")')
     suites = CROSS_SUITES.get(arch.alias, ())
     facts = _FACTS.get(arch.debian)
     if suite not in suites or facts is None:

@@ -90,7 +90,7 @@ _JSC_BUILD = (
 _JSC_TEST = (
     "Tools/Scripts/run-javascriptcore-tests", "--no-build", "--no-fail-fast", "--release",
     "--memory-limited", "--jsc-only", "--no-testmasm", "--no-testair", "--no-testb3", "--no-testdfg",
-    "--no-testapi", "--no-jit-stress-tests", "--json-output={build_dir}/jsc-test-results.json",
+    "--no-testapi", "--no-jit-stress-tests", "--json-output={build_dir}/jsc-test-results{run}.json",
 )
 
 BUILTINS: dict[str, Profile] = {
@@ -114,8 +114,8 @@ BUILTINS: dict[str, Profile] = {
         # --no-tests=error: a filter that matches nothing, or a tree with no tests, fails; the
         # JUnit file (written in the test dir) is how podrepro counts what ran
         test=("ctest", "--test-dir", "{build_dir}", "--output-on-failure", "--no-tests=error",
-              "--output-junit", "podrepro-junit.xml"),
-        results="junit:{build_dir}/podrepro-junit.xml",
+              "--output-junit", "podrepro-junit{run}.xml"),
+        results="junit:{build_dir}/podrepro-junit{run}.xml",
         filter_option="-R",
         timeout_option="--timeout",
         ccache=True,
@@ -134,7 +134,7 @@ BUILTINS: dict[str, Profile] = {
         test=_JSC_TEST,
         filter_option="--filter",
         build_dir="WebKitBuild/podrepro-{arch}",
-        results="jsc-json:{build_dir}/jsc-test-results.json",
+        results="jsc-json:{build_dir}/jsc-test-results{run}.json",
         env=("WEBKIT_OUTPUTDIR={src}/WebKitBuild/podrepro-{arch}",),
         timeout_env="JSCTEST_timeout",
         # 300 s x the default multiplier 4 = 1200 s, what WebKit's own scripts use on real boards

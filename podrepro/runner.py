@@ -73,7 +73,8 @@ def substitute(args: Sequence[str], values: Mapping[str, str]) -> list[str]:
 
 def placeholders(arch: Arch, profile: Profile, root: Path, multiplier: float) -> dict[str, str]:
     vals = {"arch": arch.alias, "debian_arch": arch.debian, "src": str(root),
-            "jobs": str(os.cpu_count() or 2), "timeout_multiplier": f"{multiplier:g}"}
+            "jobs": str(os.cpu_count() or 2), "timeout_multiplier": f"{multiplier:g}",
+            "run": ""}  # "-N" in the N-th run of a --repeat series (results files of their own)
     vals["build_dir"] = substitute([profile.build_dir], vals)[0]
     return vals
 

@@ -21,12 +21,12 @@ from podrepro.images.index import Index
 from podrepro.images.recipe import resolve_mirror
 from podrepro.images.target import Target, target
 from podrepro.paths import Paths, get_paths
-from podrepro.profiles import Profile
 from podrepro.reporting import Confirm, Notify, ReporterFor
 
 if TYPE_CHECKING:
     from podrepro.binfmt.analysis import ArchReport
     from podrepro.images.build import Builder, BuildResult
+    from podrepro.triage.repeat import Request
 
 
 @contextlib.contextmanager
@@ -161,6 +161,7 @@ def reproduce(
     native_harness: bool | None = None,
     core: bool = False,
     strace: bool = False,
+    series: Request | None = None,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -176,9 +177,12 @@ def reproduce(
     ``core``/``strace`` (``podrepro.debug.capture``): keep the cores of emulated crashes, trace
     the run's or tests' syscalls; the command then runs in the foreground, not exec'd.
 
+    ``series`` (``--repeat``, ``triage``; ``podrepro.triage.repeat``): run or test N times in fresh
+    containers after one build, and report the failure rate.
+
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
-    from podrepro import config, privbinfmt, runner
+    from podrepro import config, privbinfmt, runner, testrun
     from podrepro.engine import process, storage
     from podrepro.engine.podman import Podman
 
@@ -199,7 +203,7 @@ def reproduce(
     root = cfg.project_root
     mult = float(cfg["timeout_multiplier"])
     vals = runner.placeholders(arch, t.profile, root, mult)
-    builds = mode == "build" or (mode == "test" and not no_build)
+    builds = mode == "build" or (mode == "test" and not no_build) or (series is not None and series.build)
     build_mode = "emulated"
     if builds and t.profile.build_dir and t.profile.build and not image:
         from podrepro import buildtree, hybrid
@@ -256,8 +260,8 @@ def reproduce(
     if mode == "shell":
         command = [t.profile.shell] if t.profile.shell else ["/bin/sh"]
         workdir = runner.workdir_for(root, Path.cwd())
-    elif mode == "run":
-        command = args
+    elif mode == "run":  # triage's commands name each comparator's build tree with {build_dir}
+        command = runner.substitute(args, vals) if series is not None and series.substitute else args
         workdir = runner.workdir_for(root, Path.cwd())
     elif mode == "build":
         command = runner.build_command(t.profile, vals, args)
@@ -314,7 +318,7 @@ def reproduce(
             mismatch = hybrid.compiler_mismatch(eng, Index(paths), xtag, tag, arch, tc)
             if mismatch:
                 say(mismatch)
-    elif mode == "test" and not no_build:
+    elif builds and mode != "build":
         build_argv = runner.run_argv(
             eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
@@ -327,17 +331,34 @@ def reproduce(
 
         assert xtag is not None
         argv = hybrid.harness_argv(eng.binary, tspec, t.profile, xtag, vals, mult)
+    if series is not None and mode in ("run", "test"):
+        from podrepro.triage import flow
+
+        def argv_for(i: int) -> list[str]:
+            v = {**vals, "run": f"-{i}"}
+            s = replace(tspec, command=tuple(runner.test_command(t.profile, v, filt, args, mult)) if mode == "test"
+                        else tspec.command)
+            if native_tests:
+                from podrepro import hybrid
+
+                return hybrid.harness_argv(eng.binary, s, t.profile, str(xtag), v, mult)
+            return runner.run_argv(eng.binary, s, runner.container_env(s, t.profile, v, mult))
+
+        cpu_label = f" (cpu {cfg['cpu']})" if cfg["cpu"] else ""
+        return flow.repeat(series, build=build_argv, argv_for=argv_for, profile=t.profile if mode == "test" else None,
+                           vals=vals, root=root, arch=arch.alias, label=series.label or arch.alias + cpu_label,
+                           trace_dir=cap.trace_dir if cap else None, say=say)
     if cap is not None and mode != "shell":
         from podrepro import buildtree
 
         tree = buildtree.build_path(root, vals["build_dir"]) if mode != "run" and t.profile.build_dir else workdir
         try:
-            return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say) if mode == "test" \
+            return testrun.run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say) if mode == "test" \
                 else process.foreground(argv)
         finally:
             cap.finish([tree], command=command, workdir=workdir, image=tag, say=say)
     if mode == "test":
-        return run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
+        return testrun.run_tests(build_argv, argv, t.profile, vals, root, arch, filt, say)
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
@@ -351,46 +372,3 @@ def reproduce(
                      run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(Index(paths).stamp(tag)))
     process.exec_(argv)
-
-
-def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,
-              arch: Arch, filt: str | None, say: Notify) -> int:
-    """The build (when given), then the tests; the tests' exit code, or an error when none ran."""
-    from podrepro import results, runner
-    from podrepro.engine import process
-    from podrepro.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE, EXIT_NOT_FOUND, PodreproError
-
-    if build is not None:
-        say(f"building first with the {profile.name} profile's build command (--no-build to skip)")
-        rc = process.foreground(build)
-        if rc != 0:
-            say(f"the build failed (exit {rc}): no tests were run")
-            return rc
-    spec = None
-    if profile.results:
-        kind, rel = results.parse_spec(profile.results)
-        path = root / runner.substitute([rel], vals)[0]
-        spec = (kind, path)
-        results.clear(path)
-    rc = process.foreground(test)
-    if rc in (EXIT_ENGINE, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND) or rc >= 128:
-        return rc  # podman or the harness itself could not run; its own message says why
-    if spec is None:
-        if profile.name != "base":
-            say(f"podrepro cannot tell how many tests ran: the {profile.name} profile names no results file "
-                f"(set results = \"junit:PATH\" in [profile.{profile.name}])")
-        return rc
-    counted = results.count(*spec)
-    if counted.ran == 0:
-        if filt is not None:
-            raise PodreproError(f"no test ran on {arch.alias}: --filter {filt!r} matched no test",
-                                hint="check the pattern; without --filter every test runs")
-        why = "the harness wrote no results" if not counted.found else "the build tree has no tests"
-        raise PodreproError(f"no test ran on {arch.alias}: {why} ({spec[1].relative_to(root)})",
-                            hint=f"check that 'podrepro build {arch.alias}' builds the tests")
-    ran = "tests ran" if counted.ran is None else f"{counted.ran} test{'s' if counted.ran != 1 else ''} ran"
-    if counted.failed:
-        say(f"{ran} on {arch.alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}")
-    else:
-        say(f"{ran} on {arch.alias}" + (", all passed" if rc == 0 else f" (exit {rc})"))
-    return rc

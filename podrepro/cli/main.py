@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, completion, config, debug, doctor, image, init, run, trust
+    from podrepro.cli import arches, binfmt, completion, config, debug, doctor, image, init, run, triage, trust
 
     arches.register(app)
     config.register(app)
@@ -58,6 +58,7 @@ def _register() -> None:
     image.register(app)
     run.register(app)
     debug.register(app)
+    triage.register(app)
     trust.register(app)
     completion.register(app)
     init.register(app)

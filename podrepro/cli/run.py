@@ -20,6 +20,9 @@ MirrorOpt = Annotated[str | None, typer.Option("--mirror", help="Debian mirror U
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Run in this podrepro image (a tag from 'podrepro image ls') instead of the profile's.")]
 CoreOpt = Annotated[bool, typer.Option("--core", help="Let emulated programs that crash dump core; podrepro keeps the cores in .podrepro/cores/ARCH/ (open one: podrepro debug ARCH --core FILE). Same as core = true.")]
 StraceOpt = Annotated[bool, typer.Option("--strace", help="Trace the emulated syscalls (QEMU_STRACE) into .podrepro/traces/ARCH/, one file per process, with a summary of what qemu-user does not implement.")]
+RepeatOpt = Annotated[int | None, typer.Option("--repeat", min=1, help="Run N times, each in a fresh container (after one build), and report the failure rate with its 95% interval.")]
+UntilFailOpt = Annotated[bool, typer.Option("--until-fail", help="Stop at the first failing run (at most --repeat N runs, else 100).")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="With --repeat: run up to J at once (at most the number of cores).")]
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
@@ -44,12 +47,14 @@ def register(app: typer.Typer) -> None:
     def run(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
-            core: CoreOpt = False, strace: StraceOpt = False) -> None:
+            core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
+            until_fail: UntilFailOpt = False, jobs: JobsOpt = 1) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
         command's exit code is podrepro's."""
-        raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace))
+        raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace,
+                                    series=_series(repeat, until_fail, jobs)))
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,
@@ -68,7 +73,8 @@ def register(app: typer.Typer) -> None:
              timeout_multiplier: TmOpt = None, suite: SuiteOpt = None, mirror: MirrorOpt = None,
              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
-             cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False,
+             cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
+             until_fail: UntilFailOpt = False, jobs: JobsOpt = 1,
              native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
@@ -76,7 +82,8 @@ def register(app: typer.Typer) -> None:
         nothing, a tree without tests)."""
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
                         timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross),
-                        native_harness=native_harness, core=core, strace=strace)
+                        native_harness=native_harness, core=core, strace=strace,
+                        series=_series(repeat, until_fail, jobs))
         raise typer.Exit(rc)
 
 
@@ -93,6 +100,19 @@ def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **mo
     kw["env"] = kw["env"] or []
     return workflows.reproduce(mode, arch, args, confirm=confirm, progress=Progress,
                                notify=lambda line: info(f"podrepro: {line}"), **kw, **more)
+
+
+def _series(repeat: int | None, until_fail: bool, jobs: int) -> Any:
+    """A repeat request when --repeat or --until-fail asks for one (else None: one run)."""
+    if repeat is None and not until_fail:
+        if jobs != 1:
+            from podrepro.errors import UsageError
+
+            raise UsageError("--jobs runs repeats at once: it needs --repeat N or --until-fail")
+        return None
+    from podrepro.triage.repeat import Request
+
+    return Request(count=repeat or 1, until_fail=until_fail, jobs=jobs)
 
 
 def _mode(cross: bool | None) -> str | None:

@@ -47,6 +47,22 @@ def folder(root: Path, *parts: str) -> Path:
     return path
 
 
+def new_folder(root: Path, *parts: str) -> Path:
+    """A fresh ``ROOT/.podrepro/PARTS.../TIME-PID-RANDOM`` that no other run shares (two runs in
+    the same second of the same process each get their own)."""
+    import secrets
+    import time
+
+    parent = folder(root, *parts)
+    while True:
+        path = parent / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
+        try:
+            os.mkdir(path, 0o755)
+            return path
+        except FileExistsError:
+            continue
+
+
 def shown(path: Path, root: Path) -> str:
     """``path`` relative to the project root when it is inside (as the user sees it), else absolute."""
     try:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podrepro.debug.outdir import folder, real_dir
+from podrepro.debug.outdir import new_folder, real_dir
 
-ENOSYS = re.compile(r"\d+ (?P<name>\w+)\(.*\) = -1 errno=38 \(Function not implemented\)")
+ENOSYS_END = " = -1 errno=38 (Function not implemented)"
+# a call's start: "PID name(". After a fork the child writes into its parent's log until it
+# execs, so one line can hold a call cut short and another's: the result is the last call's
+CALL = re.compile(r"(?:^|(?<=[)\s]))\d+ (?P<name>[a-z_][a-z0-9_]*)\(")
 UNKNOWN = re.compile(r"\d+ Unknown syscall (?P<nr>\d+)")
 SUMMARY = "summary.txt"
 
@@ -27,7 +29,7 @@ SUMMARY = "summary.txt"
 def prepare(root: Path, arch: str) -> tuple[Path, dict[str, str]]:
     """A new folder for this run's traces and the environment that makes qemu write them there
     (the project is mounted at the same path inside)."""
-    d = folder(root, "traces", arch, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    d = new_folder(root, "traces", arch)
     return d, {"QEMU_STRACE": "1", "QEMU_LOG_FILENAME": str(d / "trace-%d.log")}
 
 
@@ -59,8 +61,8 @@ def summarise(d: Path) -> Summary:
         try:
             for line in _read(p):
                 s.calls += 1
-                if (m := ENOSYS.match(line)) is not None:
-                    s.missing[m["name"]] += 1
+                if line.rstrip("\n").endswith(ENOSYS_END) and (calls := CALL.findall(line)):
+                    s.missing[calls[-1]] += 1
                 elif (m := UNKNOWN.match(line)) is not None:
                     s.missing[f"syscall {m['nr']}"] += 1
         except OSError:

@@ -258,21 +258,27 @@ class Builder:
 
     def verify(self, ref: str, arch: Arch, log: Path | None = None) -> ImageInfo:
         """Platform matches and ``uname -m`` inside equals the table's value; else raise."""
-        self.reporter.step("verify", f"platform {arch.oci_platform}, uname -m = {arch.uname_m}")
+        self.reporter.step("verify", f"platform {arch.oci_platform}, " + (
+            f"uname -m = {arch.uname_m}" if arch.emulated else f"{8 * 4 * arch.elf_class}-bit userland"))
         info = self.engine.inspect(ref)
         if info is None:
             raise EngineError(f"image {ref} vanished during the build")
         if info.architecture != arch.oci_arch or (info.os or "linux") != "linux":
             raise EngineError(f"image {ref} is {info.os}/{info.architecture}, expected {arch.oci_platform}")
         extra = privbinfmt.prepare(arch, self.paths) if self.private_binfmt(arch) else []
-        cp = self.engine.run(ref, ["uname", "-m"], platform=arch.oci_platform, timeout=120, extra=extra)
+        # an emulated arch: qemu answers uname with the target's machine. A native one (i386,
+        # amd64) shares the host's kernel, whose uname says x86_64 unless the runtime sets the
+        # 32-bit personality (podman 4.3 does not): its userland's word size is what to check
+        check, want = (["uname", "-m"], arch.uname_m) if arch.emulated else \
+            (["getconf", "LONG_BIT"], "32" if arch.elf_class == 1 else "64")
+        cp = self.engine.run(ref, check, platform=arch.oci_platform, timeout=120, extra=extra)
         got = cp.stdout.decode(errors="replace").strip()
         if log is not None:
             with open(log, "ab") as lf:
-                lf.write(f"verify: uname -m -> {got!r} (exit {cp.returncode})\n".encode() + cp.stderr)
-        if cp.returncode != 0 or got != arch.uname_m:
+                lf.write(f"verify: {' '.join(check)} -> {got!r} (exit {cp.returncode})\n".encode() + cp.stderr)
+        if cp.returncode != 0 or got != want:
             detail = got or process.last_line(cp.stderr, "(no output)", errors_first=True)
-            raise EngineError(f"verification failed: uname -m in {ref} printed {detail!r}, expected {arch.uname_m!r}",
+            raise EngineError(f"verification failed: {' '.join(check)} in {ref} printed {detail!r}, expected {want!r}",
                               hint=f"is the binfmt handler for {arch.alias} usable? run 'podrepro doctor {arch.alias}'")
         return info
 

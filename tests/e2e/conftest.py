@@ -85,13 +85,19 @@ def scratch_image(unique: str) -> Iterator[str]:
     podman("rmi", "-f", name)
 
 
+def example(name: str, tmp_path: Path) -> Path:
+    """A copy of ``examples/NAME`` in a fresh directory: never what a developer's own runs left
+    in it (build trees made for another path, .podrepro/)."""
+    dst = tmp_path / name
+    shutil.copytree(REPO / "examples" / name, dst,
+                    ignore=shutil.ignore_patterns("build-podrepro-*", "build", ".podrepro"))
+    return dst
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the bundled example project in a fresh directory."""
-    dst = tmp_path / "wordsize"
-    # never what a developer's own runs left in the example (build trees made for another path)
-    shutil.copytree(REPO / "examples" / "wordsize", dst, ignore=shutil.ignore_patterns("build-podrepro-*", "build"))
-    return dst
+    return example("wordsize", tmp_path)
 
 
 # every temp dir podrepro or its tools make: mmdebstrap's own default name, the TMPDIR podrepro

@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, no_leftover_containers, podrepro, through_a_pty
+from tests.e2e.conftest import example, no_leftover_containers, podrepro, through_a_pty
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def crash_project(tmp_path: Path) -> Path:
-    dst = tmp_path / "crash"
-    shutil.copytree(REPO / "examples" / "crash", dst, ignore=shutil.ignore_patterns("build-podrepro-*", ".podrepro"))
-    return dst
+    return example("crash", tmp_path)
 
 
 def _gdb_processes() -> list[str]:
