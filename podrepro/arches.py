@@ -141,7 +141,7 @@ ARCHES: tuple[Arch, ...] = (
         alias="i386", spellings=("x86", "i686", "i586", "386", "ia32"),
         debian="i386", oci_arch="386", oci_variant=None, uname_m="i686", qemu=None,
         suite="bookworm", elf_class=1, big_endian=False, elf_machine=3,
-        note="runs natively on x86_64 (no qemu); uname -m shows i686 through the linux32 personality",
+        note="runs natively on x86_64 (no qemu); uname -m says i686 only where the runtime sets the 32-bit personality",
     ),
     Arch(
         alias="ppc64el", spellings=("ppc64le", "powerpc64le"),

@@ -54,13 +54,14 @@ def cpu_models(arch: Arch, spec: str | None, listing: str | None = None) -> list
     return models
 
 
-def parse_cpu_help(text: str) -> list[str]:
-    """Model names from ``qemu-ARCH -cpu help`` (its formats differ by architecture)."""
+def parse_cpu_help(text: str, aliases: bool = False) -> list[str]:
+    """Model names from ``qemu-ARCH -cpu help`` (its formats differ by architecture); with
+    ``aliases``, the alias names too (``power8`` for ``power8_v2.0``)."""
     names: list[str] = []
     for line in text.splitlines():
         m = re.match(r"\s*MIPS '([^']+)'", line) or re.match(r"\s*(?:s390|PowerPC|x86)\s+(\S+)", line) \
-            or re.match(r"\s{2,}(\S+)\s*$", line)
-        if m and m.group(1) not in ("max", "any", "host") and "alias" not in line:
+            or re.match(r"\s*([A-Za-z0-9][\w.+-]*)\s*$", line)  # one name a line (arm, aarch64, riscv)
+        if m and m.group(1) not in ("max", "any", "host") and (aliases or "(alias for" not in line):
             names.append(m.group(1))
     return list(dict.fromkeys(names))
 

@@ -228,3 +228,19 @@ def test_missing_syscalls_take_out_the_start_up_baseline() -> None:
     base.missing = Counter({"set_robust_list": 1, "syscall 398": 1})
     assert missing_syscalls(failing, base, "arm") == ["syscall 437 (openat2)"]
     assert missing_syscalls(None, base, "arm") == []
+
+
+@pytest.mark.parametrize("alias", sorted(comparators.DEFAULT_CPU_MODELS))
+def test_default_cpu_models_are_models_this_qemu_knows(alias: str) -> None:
+    import shutil
+    import subprocess
+
+    a = lookup(alias)
+    qemu = shutil.which(f"qemu-{a.qemu}-static")
+    if qemu is None:
+        pytest.skip(f"qemu-{a.qemu}-static is not installed")
+    # qemu-user exits 1 after printing the list (it ran no program)
+    listing = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True, check=False).stdout
+    assert listing.strip(), qemu
+    known = set(comparators.parse_cpu_help(listing, aliases=True))
+    assert set(comparators.DEFAULT_CPU_MODELS[alias]) <= known, (alias, sorted(known)[:40])
