@@ -21,6 +21,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
+# the --core tests need a hard core-file limit above 0 (a CI runner may start with 0 hard); the
+# soft limit stays 0, so nothing else dumps core (podrepro raises it only for --core runs)
+ulimit -H -c unlimited 2>/dev/null || echo "note: cannot raise the hard core-file limit: the --core e2e tests will fail"
+ulimit -S -c 0
+
 stage "host setup"
 bash "$HERE/scripts/setup-host.sh" --user "$CI_USER" --create-user
 # test-only tools: a real OCI registry for push/pull, a native compiler for the example's

@@ -232,7 +232,8 @@ def test_two_traces_in_the_same_second_get_folders_of_their_own(tmp_path: Path) 
     assert len(dirs) == 20
 
 
-def test_capture_adds_the_core_limit_and_the_trace_environment(tmp_path: Path) -> None:
+def test_capture_adds_the_core_limit_and_the_trace_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda what: (0, resource.RLIM_INFINITY))
     c = capture.start(tmp_path, "mips", core=True, trace=True)
     assert c.extra_args[0] == "--ulimit" and c.cores
     assert c.trace_dir is not None and c.env["QEMU_LOG_FILENAME"].startswith(str(c.trace_dir))
