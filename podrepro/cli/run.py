@@ -22,7 +22,9 @@ CoreOpt = Annotated[bool, typer.Option("--core", help="Let emulated programs tha
 StraceOpt = Annotated[bool, typer.Option("--strace", help="Trace the emulated syscalls (QEMU_STRACE) into .podrepro/traces/ARCH/, one file per process, with a summary of what qemu-user does not implement.")]
 RepeatOpt = Annotated[int | None, typer.Option("--repeat", min=1, help="Run N times, each in a fresh container (after one build), and report the failure rate with its 95% interval.")]
 UntilFailOpt = Annotated[bool, typer.Option("--until-fail", help="Stop at the first failing run (at most --repeat N runs, else 100).")]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="With --repeat: run up to J at once (at most the number of cores).")]
+JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="With --repeat: runs at once; with several architectures: architectures at once (default: the cores). At most the number of cores.")]
+JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Several architectures: write JUnit XML to FILE, one testsuite per architecture.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Several architectures: print the summary as JSON.")]
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
@@ -48,11 +50,14 @@ def register(app: typer.Typer) -> None:
             network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
             core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
-            until_fail: UntilFailOpt = False, jobs: JobsOpt = 1) -> None:
+            until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
+            as_json: JsonOpt = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
         command's exit code is podrepro's."""
+        if _is_matrix(arch, junit, as_json):
+            raise typer.Exit(_matrix("run", arch, ctx.args, locals()))
         raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace,
                                     series=_series(repeat, until_fail, jobs)))
 
@@ -61,8 +66,15 @@ def register(app: typer.Typer) -> None:
               network: NetOpt = None, host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
               private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
-              cross: CrossOpt = None, core: CoreOpt = False) -> None:
+              cross: CrossOpt = None, core: CoreOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
+              as_json: JsonOpt = False) -> None:
         """Run the profile's build command in the ARCH container, or natively with --cross (extra args after --)."""
+        if _is_matrix(arch, junit, as_json):
+            raise typer.Exit(_matrix("build", arch, ctx.args, locals()))
+        if jobs is not None:
+            from podrepro.errors import UsageError
+
+            raise UsageError("--jobs with build: for several architectures at once (podrepro build arm,mips)")
         raise typer.Exit(_reproduce("build", arch, _strip(ctx.args), locals(), build_mode_flag=_mode(cross), core=core))
 
     @app.command("test", context_settings=EXTRA)
@@ -74,12 +86,15 @@ def register(app: typer.Typer) -> None:
              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
              cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
-             until_fail: UntilFailOpt = False, jobs: JobsOpt = 1,
+             until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
+             as_json: JsonOpt = False,
              native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
         Exits with the test program's code; exits 1 when no test ran (a --filter that matches
         nothing, a tree without tests)."""
+        if _is_matrix(arch, junit, as_json):
+            raise typer.Exit(_matrix("test", arch, ctx.args, locals()))
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
                         timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross),
                         native_harness=native_harness, core=core, strace=strace,
@@ -102,17 +117,71 @@ def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **mo
                                notify=lambda line: info(f"podrepro: {line}"), **kw, **more)
 
 
-def _series(repeat: int | None, until_fail: bool, jobs: int) -> Any:
+def _is_matrix(arch: str, junit: Path | None, as_json: bool) -> bool:
+    """Several architectures (``arm,mips``, ``all``), or a matrix's outputs asked of one."""
+    from podrepro.matrix.plan import is_matrix
+
+    return is_matrix(arch) or junit is not None or as_json
+
+
+def _matrix(mode: str, spec: str, args: list[str], opts: dict[str, Any]) -> int:
+    """One child podrepro per architecture; the summary table (or JSON); 0 when all passed."""
+    import json
+    import sys
+
+    from podrepro.cli.output import confirm, echo, info
+    from podrepro.errors import UsageError
+    from podrepro.matrix import plan, report
+    from podrepro.matrix.command import matrix
+    from podrepro.workflows import stderr_is_tty
+
+    if opts.get("image"):
+        raise UsageError("--image names one architecture's image: not with several", hint="leave --image out")
+    params = {**opts, "cross": opts.get("cross"), "native_harness": opts.get("native_harness")}
+    view = StatusView(stderr_is_tty(), sys.stderr)
+    jobs = matrix(mode, spec, plan.child_options(params), _strip(args), jobs=opts.get("jobs"),
+                  junit_file=opts.get("junit"), profile=opts.get("profile"), src=opts.get("src"),
+                  confirm=confirm, show=view, notify=lambda line: info(f"podrepro: {line}"))
+    if opts.get("as_json"):
+        echo(json.dumps(report.to_json(mode, jobs), indent=2))
+    else:
+        for line in report.table(jobs):
+            echo(line)
+    return report.exit_code(jobs)
+
+
+class StatusView:
+    """While a matrix runs: on a terminal, one line per architecture redrawn in place; otherwise a
+    plain line whenever an architecture's phase changes."""
+
+    def __init__(self, tty: bool, stream: Any) -> None:
+        self.tty, self.stream, self.drawn = tty, stream, 0
+        self.last: dict[str, str] = {}
+
+    def __call__(self, jobs: list[Any]) -> None:
+        if self.tty:
+            up = f"\x1b[{self.drawn}A" if self.drawn else ""
+            self.stream.write(up + "".join(f"\x1b[2K{j.status()}\n" for j in jobs))
+            self.drawn = len(jobs)
+        else:
+            for j in jobs:
+                if self.last.get(j.arch.alias) != j.phase and j.phase != "waiting":
+                    self.last[j.arch.alias] = j.phase
+                    self.stream.write(f"podrepro: {j.status()}\n")
+        self.stream.flush()
+
+
+def _series(repeat: int | None, until_fail: bool, jobs: int | None) -> Any:
     """A repeat request when --repeat or --until-fail asks for one (else None: one run)."""
     if repeat is None and not until_fail:
-        if jobs != 1:
+        if jobs is not None:
             from podrepro.errors import UsageError
 
             raise UsageError("--jobs runs repeats at once: it needs --repeat N or --until-fail")
         return None
     from podrepro.triage.repeat import Request
 
-    return Request(count=repeat or 1, until_fail=until_fail, jobs=jobs)
+    return Request(count=repeat or 1, until_fail=until_fail, jobs=jobs or 1)
 
 
 def _mode(cross: bool | None) -> str | None:
