@@ -20,6 +20,9 @@ from podrepro.errors import UsageError
 from podrepro.profiles import Profile
 
 CCACHE_MOUNT = "/var/cache/podrepro-ccache"
+TREE_SOURCE = "/run/podrepro-tree"   # --tmpfs-tree: the project, read-only, copied from here
+# --tmpfs-tree's command: copy the project into the tmpfs at its own path, then run there
+TMPFS_TREE_SH = 'cp -a "$0"/. "$1"/ && cd "$2" && shift 2 && exec "$@"'
 HOME_IN_CONTAINER = "/tmp/podrepro-home"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -42,6 +45,7 @@ class RunSpec:
     name: str | None = None
     extra_args: tuple[str, ...] = ()   # podman options before the image (privbinfmt.prepare)
     git_writable: bool = False         # --writable-git: the project's .git mounted read-write too
+    tmpfs_tree: bool = False           # --tmpfs-tree: run on a copy of the project in a tmpfs
 
 
 def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
@@ -139,15 +143,24 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str | None]) -> list[
 
     root = str(spec.project_root)
     volumes = [f"{root}:{root}"]
+    tmpfs = [f"{HOME_IN_CONTAINER}:rw,exec,mode=1777"]
+    command, workdir = list(spec.command), str(spec.workdir)
     git = spec.project_root / ".git"
-    if not spec.git_writable and (git.is_dir() or git.is_file()) and not git.is_symlink():
+    if spec.tmpfs_tree:
+        # the project read-only elsewhere, a tmpfs at its path (small directory offsets: see
+        # podrepro.fidelity, readdir-cookies), filled before the command; nothing comes back
+        volumes = [f"{root}:{TREE_SOURCE}:ro"]
+        tmpfs.append(f"{root}:rw,exec,mode=1777")
+        command = ["sh", "-c", TMPFS_TREE_SH, TREE_SOURCE, root, workdir, *command]
+        workdir = "/"
+    elif not spec.git_writable and (git.is_dir() or git.is_file()) and not git.is_symlink():
         # a build or test may not add a hook or set core.fsmonitor: those run on the host, at the
         # user's next `git status`. Read-only over the read-write project mount.
         volumes.append(f"{git}:{git}:ro")
     if spec.ccache_dir is not None:
         volumes.append(f"{spec.ccache_dir}:{CCACHE_MOUNT}")
     return commands.run_argv(
-        binary, spec.image, spec.command, platform=spec.arch.oci_platform,
+        binary, spec.image, command, platform=spec.arch.oci_platform,
         interactive=spec.interactive, tty=spec.tty,
         # "private": podman's default rootless network (slirp4netns or pasta), no flag needed
         network=spec.network if spec.network in ("none", "host") else None,
@@ -161,8 +174,7 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str | None]) -> list[
         # one container runs unconfined by SELinux. Documented in the README.
         selinux_label_disable=spec.selinux,
         labels={"io.podrepro.run": "1", "io.podrepro.arch": spec.arch.alias}, name=spec.name,
-        volumes=volumes, tmpfs=[f"{HOME_IN_CONTAINER}:rw,exec,mode=1777"], env=env,
-        workdir=str(spec.workdir), extra=spec.extra_args,
+        volumes=volumes, tmpfs=tmpfs, env=env, workdir=workdir, extra=spec.extra_args,
     )
 
 

@@ -44,9 +44,26 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
         why = "the harness wrote no results" if not counted.found else "the build tree has no tests"
         raise PodreproError(f"no test ran on {arch.alias}: {why} ({spec[1].relative_to(root)})",
                             hint=f"check that 'podrepro build {arch.alias}' builds the tests")
+    if rc != 0 or counted.failed:
+        artefact_hint(arch, spec[1], say)
     ran = "tests ran" if counted.ran is None else f"{counted.ran} test{'s' if counted.ran != 1 else ''} ran"
     if counted.failed:
         say(f"{ran} on {arch.alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}")
     else:
         say(f"{ran} on {arch.alias}" + (", all passed" if rc == 0 else f" (exit {rc})"))
     return rc
+
+
+def artefact_hint(arch: Arch, log: Path, say: Notify) -> None:
+    """After a failed run: one line when its output (a results file or log, which holds the
+    tests' output) shows the evidence of a known qemu-user artefact (``podrepro.fidelity``)."""
+    from podrepro.fidelity.artefacts import matching, warning
+
+    try:
+        with open(log, errors="replace") as f:
+            text = f.read(4 << 20)
+    except OSError:
+        return
+    line = warning(arch, matching(arch, text))
+    if line:
+        say(line)

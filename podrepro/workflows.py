@@ -169,6 +169,7 @@ def reproduce(
     core: bool = False,
     strace: bool = False,
     series: Request | None = None,
+    tmpfs_tree: bool = False,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -300,8 +301,11 @@ def reproduce(
         # keep-id's default user is the host user: the shim starts as root and drops to it
         extra_args=tuple(privbinfmt.prepare(arch, paths, user=(os.getuid(), os.getgid())))
         if binfmt_mode == "private" else (),
-        git_writable=writable_git,
+        git_writable=writable_git, tmpfs_tree=tmpfs_tree,
     )
+    if tmpfs_tree:
+        say("running on a copy of the project in a tmpfs (--tmpfs-tree): small directory offsets; "
+            "what the command changes in the tree is not kept")
     cap = None
     if cfg["core"] or strace:
         from podrepro.debug import capture

@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
             core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
             until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-            as_json: JsonOpt = False) -> None:
+            as_json: JsonOpt = False,
+            tmpfs_tree: Annotated[bool, typer.Option("--tmpfs-tree", help="Run on a copy of the project in a tmpfs (small directory offsets: qemu-user's readdir artefact on ext4); changes to the tree are not kept.")] = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
         Everything after "--" is the command, passed as is (never through a shell). The
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         if _is_matrix(arch, junit, as_json):
             raise typer.Exit(_matrix("run", arch, ctx.args, locals()))
         raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace,
-                                    series=_series(repeat, until_fail, jobs)))
+                                    series=_series(repeat, until_fail, jobs), tmpfs_tree=tmpfs_tree))
 
     @app.command("build", context_settings=EXTRA)
     def build(ctx: typer.Context, arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
+from pathlib import Path
 
+from podrepro.arches import Arch
 from podrepro.binfmt.analysis import ArchReport
 from podrepro.doctor.env import DoctorEnv, cgroup_version, read_text, read_toml, subid_count
 from podrepro.engine.commands import SELINUX_OPT
@@ -184,3 +186,16 @@ def check_qemu(env: DoctorEnv, reports: Sequence[ArchReport], distro: Distro) ->
                         f"no static qemu for {', '.join(missing)} (its current handler works, but cannot be "
                         "re-registered)", fix)]
     return [Finding("qemu-user-static", "ok", "static qemu: " + ", ".join(sorted(set(found.values()))))]
+
+
+def check_fidelity(arches: Sequence[Arch], project_root: Path, mountinfo: str | None = None) -> list[Finding]:
+    """The qemu-user artefact classes this host's setup can trigger for each architecture (the
+    project's filesystem, the architecture's word size): info lines with the mitigation."""
+    from podrepro.fidelity.host import triggers
+
+    out = []
+    for arch in arches:
+        for a, why in triggers(arch, project_root, mountinfo):
+            out.append(Finding("fidelity", "info", f"{arch.alias}: qemu-user artefact '{a.id}' possible "
+                               f"({why}): {a.title}", a.mitigation, arch=arch.alias))
+    return out

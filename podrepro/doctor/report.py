@@ -31,7 +31,7 @@ a removal or change of meaning bumps ``version``::
                   "subuid" | "subgid" | "network" | "selinux" | "mmdebstrap" |
                   "debian-archive-keyring" | "qemu-user-static" | "kernel" | "binfmt.mounted" |
                   "binfmt.enabled" | "binfmt.handler" | "binfmt.interpreter" | "binfmt.flag-f" |
-                  "binfmt.flag-c" | "binfmt.shadowing" | "binfmt.probe" | "internal",
+                  "binfmt.flag-c" | "binfmt.shadowing" | "binfmt.probe" | "fidelity" | "internal",
          "arch": "<alias>" | null, "severity": "ok" | "info" | "warn" | "fail",
          "message": "what was found", "fix": "exact command" | null}, ...
       ]
@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from podrepro.arches import Arch
 from podrepro.binfmt.analysis import ArchReport
@@ -117,6 +118,12 @@ def _guard(name: str, fn: Callable[[], list[Finding]]) -> list[Finding]:
                         "please report this as a podrepro bug")]
 
 
+def _project_root() -> Path:
+    from podrepro.config import find_project_root
+
+    return find_project_root(Path.cwd())[0]
+
+
 def run_doctor(arches: Sequence[Arch], env: DoctorEnv | None = None,
                distro: Distro | None = None) -> DoctorReport:
     from podrepro import elfprobe
@@ -141,6 +148,7 @@ def run_doctor(arches: Sequence[Arch], env: DoctorEnv | None = None,
     findings += global_findings(state, distro)
     reports = [analyze(state, a, distro, root=env.root) for a in arches]
     findings += _guard("qemu", lambda: checks.check_qemu(env, reports, distro))
+    findings += _guard("fidelity", lambda: checks.check_fidelity(arches, _project_root()))
     probes: dict[str, str] = {}
     for r in reports:
         if not r.arch.emulated:

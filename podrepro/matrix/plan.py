@@ -47,7 +47,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "env": ("each", "--env"), "host_network": ("true", "--host-network"),
     "private_binfmt": ("true", "--private-binfmt"), "writable_git": ("true", "--writable-git"),
     "no_build": ("true", "--no-build"), "core": ("true", "--core"), "strace": ("true", "--strace"),
-    "until_fail": ("true", "--until-fail"),
+    "until_fail": ("true", "--until-fail"), "tmpfs_tree": ("true", "--tmpfs-tree"),
     "network": ("bool", "--network/--no-network"), "cross": ("bool", "--cross/--emulated"),
     "native_harness": ("bool", "--native-harness/--emulated-harness"),
 }

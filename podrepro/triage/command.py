@@ -79,4 +79,13 @@ def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | No
         baseline = go(arch.alias, "trace", f"{arch.alias} (start-up baseline)", build=False, count=1, strace=True,
                       cmd=["true"], record=False)
         report.missing = missing_syscalls(traced.series, baseline.series, arch.alias)
+    first = target.series.first_failure if target.series is not None else None
+    if first is not None:
+        from podrepro.fidelity.artefacts import matching
+
+        try:
+            text = first.log.read_text(errors="replace")[: 4 << 20]
+        except OSError:
+            text = ""
+        report.artefacts = [a.id for a in matching(arch, text, report.missing)]
     return report

@@ -49,4 +49,10 @@ def repeat(req: Request, *, build: Sequence[str] | None, argv_for: Callable[[int
     if not req.quiet:
         for line in series.summary(lambda p: shown(p, root)):
             say(line)
+        first = series.first_failure
+        if first is not None:
+            from podrepro.arches import lookup
+            from podrepro.testrun import artefact_hint
+
+            artefact_hint(lookup(arch), first.log, say)
     return series.returncode()

@@ -34,6 +34,7 @@ class Report:
     repeat: int
     comparators: list[Comparator] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    artefacts: list[str] = field(default_factory=list)   # known qemu-user artefacts the failing run showed
 
     def units(self) -> list[str]:
         if self.mode != "test":
@@ -58,7 +59,7 @@ class Report:
         return out
 
     def verdicts(self) -> list[Verdict]:
-        return [decide(u, self.observed(u), self.missing) for u in self.units()]
+        return [decide(u, self.observed(u), self.missing, self.artefacts) for u in self.units()]
 
     def table(self) -> list[str]:
         units = self.units()
@@ -77,6 +78,8 @@ class Report:
         out = self.table()
         if self.missing:
             out.append("not implemented by qemu-user, called by the failing run: " + ", ".join(self.missing))
+        if self.artefacts:
+            out.append("evidence of known qemu-user artefacts in the failing run: " + ", ".join(self.artefacts))
         out += [f"{v.unit}: {v.kind}: {v.text}" for v in self.verdicts()]
         return out
 
@@ -98,7 +101,7 @@ class Report:
             })
         return {"version": 1, "podrepro": __version__, "arch": self.arch, "mode": self.mode,
                 "command": self.command or None, "filter": self.filter, "repeat": self.repeat,
-                "comparators": comps, "missing_syscalls": list(self.missing),
+                "comparators": comps, "missing_syscalls": list(self.missing), "artefacts": list(self.artefacts),
                 "verdicts": [{"unit": v.unit, "verdict": v.kind, "text": v.text} for v in self.verdicts()]}
 
 

@@ -14,8 +14,9 @@ first rule that applies (README, "Triage"):
    emulator issue* if single-threaded passes; then by the natives (amd64: 64-bit little-endian,
    i386: 32-bit little-endian, both without an emulator): both fail: *reproduces everywhere*;
    only i386 fails and the target is 32-bit: *32-bit*; both pass and the target's failing run
-   calls a syscall qemu-user does not implement (beyond what every program's start-up hits):
-   *suspected emulator issue*; both pass and the target is big-endian: *byte order*; anything
+   calls a syscall qemu-user does not implement (beyond what every program's start-up hits), or
+   shows the evidence of a known qemu-user artefact (``podrepro.fidelity``): *suspected emulator
+   issue*; both pass and the target is big-endian: *byte order*; anything
    else: *inconclusive*, with what was seen.
 
 A program's own fatal signal (qemu's ``uncaught target signal``) is named in the text, never
@@ -66,9 +67,11 @@ def _names(obs: Sequence[Observed]) -> str:
     return ", ".join(o.name for o in obs)
 
 
-def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = ()) -> Verdict:
+def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = (),
+           artefacts: Sequence[str] = ()) -> Verdict:
     """The verdict for ``unit``; ``missing``: syscalls the target's failing run called that
-    qemu-user does not implement (start-up's own already taken out)."""
+    qemu-user does not implement (start-up's own already taken out); ``artefacts``: the known
+    qemu-user artefact classes whose evidence the failing run showed (``podrepro.fidelity``)."""
     t = next(o for o in observed if o.kind == "target")
     cpus = [o for o in observed if o.kind == "cpu"]
     threads = next((o for o in observed if o.kind == "threads" and not o.build_failed), None)
@@ -106,6 +109,9 @@ def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = ())
     if amd.passes and x86.fails and t.bits == 32:
         return v("32-bit", f"fails on {t.name}, {x86.name}; passes on {amd.name}{own}")
     if amd.passes and x86.passes:
+        if artefacts:
+            return v("suspected emulator issue", f"fails on {t.name} only, with the evidence of a known qemu-user "
+                     f"artefact: {', '.join(artefacts)}; passes on {amd.name}, {x86.name}{own}")
         if missing:
             return v("suspected emulator issue", f"fails on {t.name} only, which called what qemu-user does not "
                      f"implement: {', '.join(missing)}; passes on {amd.name}, {x86.name}{own}")
