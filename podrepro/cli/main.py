@@ -49,7 +49,7 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, completion, config, debug, doctor, image, init, run, triage, trust
+    from podrepro.cli import arches, binfmt, bisect, completion, config, debug, doctor, image, init, run, triage, trust
 
     arches.register(app)
     config.register(app)
@@ -59,6 +59,7 @@ def _register() -> None:
     run.register(app)
     debug.register(app)
     triage.register(app)
+    bisect.register(app)
     trust.register(app)
     completion.register(app)
     init.register(app)

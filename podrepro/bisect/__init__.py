@@ -1,0 +1,1 @@
+"""``podrepro bisect``: ``git bisect run`` on an architecture, in a worktree of its own."""
