@@ -21,8 +21,10 @@ from podrepro.profiles import Profile
 
 CCACHE_MOUNT = "/var/cache/podrepro-ccache"
 TREE_SOURCE = "/run/podrepro-tree"   # --tmpfs-tree: the project, read-only, copied from here
-# --tmpfs-tree's command: copy the project into the tmpfs at its own path, then run there
-TMPFS_TREE_SH = 'cp -a "$0"/. "$1"/ && cd "$2" && shift 2 && exec "$@"'
+# --tmpfs-tree's command: copy the project's entries into the tmpfs at its own path (each one:
+# "cp -a DIR/." would also copy the times of the tmpfs's root, which is not ours), then run there
+TMPFS_TREE_SH = ('for f in "$0"/* "$0"/.[!.]* "$0"/..?*; do { [ -e "$f" ] || [ -L "$f" ]; } || continue; '
+                 'cp -a "$f" "$1"/ || exit 1; done; cd "$2" && shift 2 && exec "$@"')
 HOME_IN_CONTAINER = "/tmp/podrepro-home"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -207,6 +207,10 @@ def reproduce(
     say = notify or (lambda line: None)
     for line in cfg.notices:
         say(line)
+    if cfg["core"]:
+        from podrepro.debug.cores import ulimit_args
+
+        ulimit_args()  # a hard core-file limit of 0: one line now, before any work
     t = target(cfg, arch.alias, None)
     root = cfg.project_root
     mult = float(cfg["timeout_multiplier"])

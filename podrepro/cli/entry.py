@@ -10,7 +10,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) >= 4 and args[0] == "run" and args[2] == "--" and not args[1].startswith("-"):
+    # not for several architectures ("arm,mips", "all": a matrix run, through the typer app)
+    if len(args) >= 4 and args[0] == "run" and args[2] == "--" and not args[1].startswith("-") \
+            and "," not in args[1] and args[1] != "all":
         if argv is None:  # a real process (tests call main() in-process with argv)
             from podrepro import runplan
 

@@ -97,6 +97,24 @@ def test_interactive_session_through_a_pty(project: Path) -> None:
     assert _gdb_processes() == []
 
 
+def test_core_with_a_hard_limit_of_zero_says_so(crash_project: Path) -> None:
+    """Under sudo (1.9.13 sets the hard core-file limit to 0, and root without CAP_SYS_RESOURCE
+    cannot raise it again) no program may dump core: --core says that in one line, builds
+    nothing, leaves nothing."""
+    code = "import resource, sys; resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); " \
+           "from podrepro.cli.main import main; sys.argv = ['podrepro'] + sys.argv[1:]; main()"
+    import subprocess
+    import sys
+
+    cp = subprocess.run([sys.executable, "-c", code, "run", "--core", "arm", "--", "true"], cwd=crash_project,
+                        capture_output=True, text=True, timeout=600)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert cp.stderr.strip().splitlines()[-1].startswith("error: --core: this session's hard core-file limit is 0"), cp.stderr
+    assert not (crash_project / ".podrepro").exists()
+    assert no_leftover_containers() == []
+
+
+@pytest.mark.core  # a hard core-file limit above 0: not under sudo (scripts/test-all.sh, ci-newcomer.sh)
 def test_a_crash_leaves_a_core_that_debug_opens(crash_project: Path) -> None:
     assert podrepro("build", "arm", cwd=crash_project).returncode == 0
     r = podrepro("run", "--core", "arm", "--", "build-podrepro-arm/bigbuf", cwd=crash_project)

@@ -123,3 +123,19 @@ def test_matrix_cli_refuses_image_and_jobs_on_single_build(tmp_path: Path) -> No
 
     assert run_cli(["test", "arm,mips", "--image", "x"]) == 2
     assert run_cli(["build", "arm", "--jobs", "2"]) == 2
+
+
+def test_the_run_fast_path_leaves_a_matrix_to_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podrepro.cli import entry, main
+
+    seen: list[list[str] | None] = []
+    monkeypatch.setattr(entry, "_fast_run", lambda arch, cmd: pytest.fail("fast path for a matrix"))
+    def cli(argv: list[str] | None = None) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(main, "run_cli", cli)
+    for spec in ("arm,mips", "all"):
+        with pytest.raises(SystemExit):
+            entry.main(["run", spec, "--", "true"])
+    assert seen == [["run", "arm,mips", "--", "true"], ["run", "all", "--", "true"]]
