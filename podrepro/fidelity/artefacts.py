@@ -45,10 +45,10 @@ ARTEFACTS: tuple[Artefact, ...] = (
         "the (64-bit) qemu process 64-bit directory offsets that 32-bit glibc cannot return; a board's "
         "32-bit kernel (or arm64's compat path) gets 32-bit ones",
         re.compile(r"Value too large for defined data type|EOVERFLOW"), (), 32, (),
-        "Linux fs/ext4/dir.c (hash2pos/ext4_dir_llseek: 32-bit offsets only for is_32bit_api() callers); "
-        "QEMU gitlab issue 263 (readdir EOVERFLOW under qemu-user on ext4)",
-        "--tmpfs-tree (the command runs on a copy of the project in a tmpfs, whose offsets are small), "
-        "or a project on tmpfs/btrfs",
+        "Linux fs/ext4/dir.c (with dir_index, offsets are htree hashes; 32-bit ones only for is_32bit_api() "
+        "callers); reported under qemu by go-debos/debos#704 and Azure/iot-hub-device-update#350",
+        "--tmpfs-tree (the command runs on a copy of the project in a tmpfs, whose offsets are small); in the "
+        "program, -D_FILE_OFFSET_BITS=64",
     ),
     Artefact(
         "ptrace",
@@ -76,7 +76,8 @@ ARTEFACTS: tuple[Artefact, ...] = (
         "a system call qemu-user does not emulate answers ENOSYS (\"Unknown syscall\" in its trace; e.g. "
         "openat2 in qemu 7.2), where every kernel podrepro targets has it",
         re.compile(r"Function not implemented"), ("openat2", "syscall 437"), None, (),
-        "QEMU linux-user syscall table (openat2 arrived in QEMU 9.0); podrepro run --strace lists them",
+        "QEMU linux-user syscall table: qemu 7.2 (Debian bookworm's) has no openat2 (\"Unknown syscall 437\", "
+        "checked here); podrepro run --strace lists what a program hits",
         "a newer qemu-user-static on the host (podrepro doctor shows its version), or a fallback in the program",
     ),
     Artefact(
