@@ -102,7 +102,7 @@ def test_junit_has_one_testsuite_per_arch(tmp_path: Path) -> None:
 
 
 def test_status_view_plain_prints_changes_only() -> None:
-    from podrepro.cli.run import StatusView
+    from podrepro.cli.matrix import StatusView
 
     out = io.StringIO()
     view = StatusView(False, out)
