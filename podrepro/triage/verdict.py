@@ -8,12 +8,13 @@ first rule that applies (README, "Triage"):
    ``unhandled CPU exception``): *suspected emulator issue*;
 3. never fails on the target: *CPU model* if another model of the CPU fails, else *not
    reproduced*;
-4. fails in some runs only: *suspected emulator issue* if the single-threaded comparator never
-   fails, else *flaky (k/N)*;
-5. fails in every run: *CPU model* if another model of the CPU passes every run; *suspected
-   emulator issue* if single-threaded passes; then by the natives (amd64: 64-bit little-endian,
+4. fails in some runs only: *suspected emulator issue* if the single-threaded comparator and the
+   natives never fail (a race of the program's own would fail natively too), else *flaky (k/N)*;
+5. fails in every run: *CPU model* if another model of the CPU passes every run; then by the
+   natives (amd64: 64-bit little-endian,
    i386: 32-bit little-endian, both without an emulator): both fail: *reproduces everywhere*;
-   only i386 fails and the target is 32-bit: *32-bit*; both pass and the target's failing run
+   only i386 fails and the target is 32-bit: *32-bit*; both pass and single-threaded passes:
+   *suspected emulator issue* (threads); both pass and the target's failing run
    calls a syscall qemu-user does not implement (beyond what every program's start-up hits), or
    shows the evidence of a known qemu-user artefact (``podrepro.fidelity``): *suspected emulator
    issue*; both pass and the target is big-endian: *byte order*; anything
@@ -90,17 +91,18 @@ def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = (),
         if failing:
             return v("CPU model", f"fails with {_names(failing)}; passes with {_names([t, *(o for o in cpus if o.passes)])}")
         return v("not reproduced", f"passes on {t.name} in {t.runs} run{'s' if t.runs != 1 else ''}")
+    natives_pass = all(natives.get(n) is not None and natives[n].passes for n in ("amd64", "i386"))
     if t.failed < t.runs:
-        if threads is not None and threads.passes:
+        # single-threaded passes and the natives (threads and all) pass: the emulator's threads,
+        # not the program's race (which the natives would show too)
+        if threads is not None and threads.passes and natives_pass:
             return v("suspected emulator issue", f"fails {t.failed}/{t.runs} on {t.name} with threads, passes "
-                     f"{threads.runs}/{threads.runs} single-threaded: a thread race in qemu-user?{own}")
+                     f"{threads.runs}/{threads.runs} single-threaded and natively: a thread race in qemu-user?{own}")
         return v("flaky", f"flaky ({t.failed}/{t.runs} on {t.name}){own}")
     passing_cpus = [o for o in cpus if o.passes]
     if passing_cpus:
         return v("CPU model", f"fails with {_names([t, *(o for o in cpus if o.fails)])}; passes with "
                  f"{_names(passing_cpus)}{own}")
-    if threads is not None and threads.passes:
-        return v("suspected emulator issue", f"fails on {t.name}, passes single-threaded: a thread race in qemu-user?{own}")
     amd, x86 = natives.get("amd64"), natives.get("i386")
     if amd is None or x86 is None:
         return v("inconclusive", f"fails on {t.name}; no native comparator to tell word size or byte order{own}")
@@ -109,6 +111,9 @@ def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = (),
     if amd.passes and x86.fails and t.bits == 32:
         return v("32-bit", f"fails on {t.name}, {x86.name}; passes on {amd.name}{own}")
     if amd.passes and x86.passes:
+        if threads is not None and threads.passes:
+            return v("suspected emulator issue", f"fails on {t.name} with threads, passes single-threaded and "
+                     f"natively: a thread race in qemu-user?{own}")
         if artefacts:
             return v("suspected emulator issue", f"fails on {t.name} only, with the evidence of a known qemu-user "
                      f"artefact: {', '.join(artefacts)}; passes on {amd.name}, {x86.name}{own}")

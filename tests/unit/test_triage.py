@@ -95,8 +95,18 @@ def test_an_unimplemented_syscall_only_counts_when_the_natives_pass() -> None:
 
 def test_some_runs_fail_is_flaky_unless_single_threaded_passes() -> None:
     assert decide("t", [_o("arm", "target", 1, runs=20)]).text == "flaky (1/20 on arm)"
-    v = decide("t", [_o("arm", "target", 4, runs=20), _o("arm (single-threaded)", "threads", 0, runs=20)])
+    natives = [_o("amd64", "native", 0, runs=20), _o("i386", "native", 0, runs=20)]
+    v = decide("t", [_o("arm", "target", 4, runs=20), _o("arm (single-threaded)", "threads", 0, runs=20), *natives])
     assert v.kind == "suspected emulator issue" and "single-threaded" in v.text
+    # a race of the program's own fails natively too: flaky, not the emulator
+    racy = [_o("amd64", "native", 3, runs=20), _o("i386", "native", 0, runs=20)]
+    assert decide("t", [_o("arm", "target", 4, runs=20), _o("arm (single-threaded)", "threads", 0, runs=20),
+                        *racy]).kind == "flaky"
+    always = decide("t", [_o("arm", "target", 3), _o("arm (single-threaded)", "threads", 0), _o("amd64", "native", 0),
+                          _o("i386", "native", 0)])
+    assert always.kind == "suspected emulator issue" and "thread race" in always.text
+    assert decide("t", [_o("arm", "target", 3), _o("arm (single-threaded)", "threads", 0), _o("amd64", "native", 3),
+                        _o("i386", "native", 3)]).kind == "reproduces everywhere"
 
 
 def test_cpu_model_when_models_disagree() -> None:
