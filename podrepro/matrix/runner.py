@@ -85,8 +85,10 @@ class Job:
         return f"{self.arch.alias:<9} {what:<10} {self.seconds:6.1f} s{tests}"
 
 
-def run(jobs_list: Sequence[Job], jobs: int, show: Callable[[list[Job]], None], *, tick: float = 0.5) -> list[Job]:
-    """Start up to ``jobs`` children at once; ``show`` gets every job after each tick and change.
+def run(jobs_list: Sequence[Job], jobs: int, show: Callable[[list[Job]], None], *, tick: float = 0.05,
+        refresh: float = 0.5) -> list[Job]:
+    """Start up to ``jobs`` children at once (a finished one is noticed within ``tick``, so the
+    next starts at once); ``show`` gets every job at most every ``refresh`` seconds and on a change.
     On Ctrl-C (SIGINT reaches the children from the terminal; SIGTERM is passed on) every child
     stops its own container; this waits for all of them, then raises KeyboardInterrupt."""
     from podrepro.engine import process
@@ -95,6 +97,7 @@ def run(jobs_list: Sequence[Job], jobs: int, show: Callable[[list[Job]], None], 
     running: list[Job] = []
     interrupted = 0.0   # when the interrupt came (monotonic), 0 = none
     termed = False
+    shown = 0.0
 
     def stop(signum: int, frame: object) -> None:
         nonlocal interrupted
@@ -122,15 +125,20 @@ def run(jobs_list: Sequence[Job], jobs: int, show: Callable[[list[Job]], None], 
                 for j in running:
                     if j.proc is not None and j.proc.poll() is None:
                         j.proc.send_signal(signal.SIGTERM)
+            changed = False
+            due = time.monotonic() - shown >= refresh
             for j in list(running):
                 assert j.proc is not None
                 rc = j.proc.poll()
-                if rc is None:
-                    j.read()
-                else:
+                if rc is not None:
                     j.finish(128 - rc if rc < 0 else rc)
                     running.remove(j)
-            show(list(jobs_list))
+                    changed = True
+                elif due:
+                    j.read()
+            if changed or due:
+                show(list(jobs_list))
+                shown = time.monotonic()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
