@@ -45,7 +45,10 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
         raise PodreproError(f"no test ran on {arch.alias}: {why} ({spec[1].relative_to(root)})",
                             hint=f"check that 'podrepro build {arch.alias}' builds the tests")
     if rc != 0 or counted.failed:
-        artefact_hint(arch, spec[1], say)
+        from podrepro.fidelity.artefacts import hint_for_log
+
+        if (hint := hint_for_log(arch, spec[1])) is not None:
+            say(hint)
     ran = "tests ran" if counted.ran is None else f"{counted.ran} test{'s' if counted.ran != 1 else ''} ran"
     if counted.failed:
         say(f"{ran} on {arch.alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}")
@@ -53,17 +56,3 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
         say(f"{ran} on {arch.alias}" + (", all passed" if rc == 0 else f" (exit {rc})"))
     return rc
 
-
-def artefact_hint(arch: Arch, log: Path, say: Notify) -> None:
-    """After a failed run: one line when its output (a results file or log, which holds the
-    tests' output) shows the evidence of a known qemu-user artefact (``podrepro.fidelity``)."""
-    from podrepro.fidelity.artefacts import matching, warning
-
-    try:
-        with open(log, errors="replace") as f:
-            text = f.read(4 << 20)
-    except OSError:
-        return
-    line = warning(arch, matching(arch, text))
-    if line:
-        say(line)

@@ -71,13 +71,6 @@ def stdout_is_tty() -> bool:
         return False
 
 
-def stderr_is_tty() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (ValueError, AttributeError):
-        return False
-
-
 def to_jsonable(r: BuildResult) -> dict[str, Any]:
     return {"tag": r.tag, "built": r.built, "seconds": round(r.seconds, 3),
             "log": str(r.log) if r.log else None, "seeded_from": r.seeded_from}

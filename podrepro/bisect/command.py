@@ -63,7 +63,8 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     out = subprocess.CompletedProcess(cp.args, cp.returncode, cp.stdout.decode(errors="replace"),
                                       cp.stderr.decode(errors="replace"))
     if check and out.returncode != 0:
-        raise PodreproError(f"git {' '.join(args[:2])} failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}",
+        said = (out.stderr or out.stdout).strip().splitlines()
+        raise PodreproError(f"git {' '.join(args[:2])} failed: {said[-1] if said else f'exit {out.returncode}'}",
                             hint="check the revisions and that this is a git repository")
     return out
 
@@ -78,8 +79,7 @@ def bisect(arch_name: str, good: str, bad: str, options: Sequence[str], test_opt
         if not REV_RE.fullmatch(rev):
             raise UsageError(f"not a git revision: {rev!r}", hint="e.g. --good v1.2 --bad HEAD")
     top = Path(_git(repo, "rev-parse", "--show-toplevel").stdout.strip())
-    good_sha = _git(top, "rev-parse", "--verify", f"{good}^{{commit}}").stdout.strip()
-    bad_sha = _git(top, "rev-parse", "--verify", f"{bad}^{{commit}}").stdout.strip()
+    good_sha, bad_sha = (_commit(top, flag, rev) for flag, rev in (("--good", good), ("--bad", bad)))
     if _git(top, "merge-base", "--is-ancestor", good_sha, bad_sha, check=False).returncode != 0:
         raise UsageError(f"--good {good} is not an ancestor of --bad {bad}", hint="swap them?")
     # the logs go to podrepro's state dir: the user's checkout stays byte for byte as it was
@@ -125,6 +125,13 @@ def bisect(arch_name: str, good: str, bad: str, options: Sequence[str], test_opt
         if not had_packed and packed.is_file() and all(
                 ln.startswith("#") for ln in packed.read_text().splitlines()):
             packed.unlink()
+
+
+def _commit(top: Path, flag: str, rev: str) -> str:
+    cp = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    if cp.returncode != 0:
+        raise UsageError(f"{flag} {rev}: no such commit in {top}", hint="see 'git log --oneline'")
+    return cp.stdout.strip()
 
 
 def _state_dir() -> Path:

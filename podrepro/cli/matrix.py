@@ -15,12 +15,11 @@ def run_matrix(mode: str, spec: str, extra: list[str], opts: dict[str, Any]) -> 
     from podrepro.errors import UsageError
     from podrepro.matrix import plan, report
     from podrepro.matrix.command import matrix
-    from podrepro.workflows import stderr_is_tty
 
     if opts.get("image"):
         raise UsageError("--image names one architecture's image: not with several", hint="leave --image out")
     params = {**opts, "cross": opts.get("cross"), "native_harness": opts.get("native_harness")}
-    view = StatusView(stderr_is_tty(), sys.stderr)
+    view = StatusView(sys.stderr.isatty(), sys.stderr)  # the CLI's own stream: never closed here
     jobs = matrix(mode, spec, plan.child_options(params), extra, jobs=opts.get("jobs"),
                   junit_file=opts.get("junit"), profile=opts.get("profile"), src=opts.get("src"),
                   confirm=confirm, show=view, notify=lambda line: info(f"podrepro: {line}"))

@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
         if jobs is not None:
             from podrepro.errors import UsageError
 
-            raise UsageError("--jobs with build: for several architectures at once (podrepro build arm,mips)")
+            raise UsageError("--jobs with build: it runs several architectures at once",
+                             hint="name them: podrepro build arm,mips --jobs 2")
         raise typer.Exit(_reproduce("build", arch, _strip(ctx.args), locals(), build_mode_flag=_mode(cross), core=core))
 
     @app.command("test", context_settings=EXTRA)

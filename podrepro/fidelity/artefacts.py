@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from podrepro.arches import Arch
 
@@ -108,6 +109,17 @@ def matching(arch: Arch, output: str = "", missing: Sequence[str] = ()) -> list[
         if by_output or by_trace:
             out.append(a)
     return out
+
+
+def hint_for_log(arch: Arch, log: Path) -> str | None:
+    """The one line for a failed run whose output is in ``log`` (a results file holding the
+    tests' output, a run's log), or None: only the first 4 MiB are read."""
+    try:
+        with open(log, errors="replace") as f:
+            text = f.read(4 << 20)
+    except OSError:
+        return None
+    return warning(arch, matching(arch, text))
 
 
 def warning(arch: Arch, found: Sequence[Artefact]) -> str | None:

@@ -47,7 +47,7 @@ def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | No
            extra_env: Sequence[str] = (), strace: bool = False, cmd: Sequence[str] | None = None,
            record: bool = True) -> Comparator:
         req = Request(count=count, jobs=jobs, quiet=True, label=name, build=build and mode == "run" and cmd is None,
-                      strace=strace, substitute=mode == "run")
+                      substitute=mode == "run")
         say(f"triage: {name}: {count} run{'s' if count != 1 else ''}" + (" (traced)" if strace else ""))
         comp = Comparator(name, kind, a, cpu, None)
         try:
@@ -84,7 +84,8 @@ def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | No
         from podrepro.fidelity.artefacts import matching
 
         try:
-            text = first.log.read_text(errors="replace")[: 4 << 20]
+            with open(first.log, errors="replace") as f:
+                text = f.read(4 << 20)
         except OSError:
             text = ""
         report.artefacts = [a.id for a in matching(arch, text, report.missing)]

@@ -52,7 +52,8 @@ def repeat(req: Request, *, build: Sequence[str] | None, argv_for: Callable[[int
         first = series.first_failure
         if first is not None:
             from podrepro.arches import lookup
-            from podrepro.testrun import artefact_hint
+            from podrepro.fidelity.artefacts import hint_for_log
 
-            artefact_hint(lookup(arch), first.log, say)
+            if (hint := hint_for_log(lookup(arch), first.log)) is not None:
+                say(hint)
     return series.returncode()

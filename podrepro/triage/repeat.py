@@ -103,7 +103,6 @@ class Request:
     label: str | None = None
     build: bool = False             # build first even for a run (triage's {build_dir} commands)
     substitute: bool = False        # a run's command may name {build_dir} and the other placeholders
-    strace: bool = False
     done: list[Series] = field(default_factory=list)
 
     def total(self) -> int:

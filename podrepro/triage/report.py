@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +114,3 @@ def missing_syscalls(failing: Series | None, baseline: Series | None, arch: str)
     base = set(baseline.missing or ()) if baseline is not None else set()
     return [syscall_name(k, arch) for k in sorted(failing.missing) if k not in base]
 
-
-def kinds_seen(verdicts: Sequence[Verdict]) -> set[str]:
-    return {v.kind for v in verdicts}
