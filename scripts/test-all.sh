@@ -23,6 +23,9 @@ fi
 
 stage "host setup"
 bash "$HERE/scripts/setup-host.sh" --user "$CI_USER" --create-user
+# a second account with a rootless podman of its own: replays bundles made by $CI_USER
+PEER_USER=podrepro-peer
+bash "$HERE/scripts/setup-host.sh" --user "$PEER_USER" --create-user --no-install
 # test-only tools: a real OCI registry for push/pull, a native compiler for the example's
 # native run, static libc for the zero-sudo shim, rsync for the VM stage
 TEST_PKGS=(docker-registry gcc libc6-dev rsync procps)
@@ -136,7 +139,7 @@ else
 fi
 
 stage "e2e tests that need root (binfmt registration), containers as $CI_USER"
-(cd "$SRC" && PODREPRO_TEST_USER="$CI_USER" PODREPRO_TEST_PYTHON="$VENV/bin/python" PODREPRO_AUDIT_LOG="$AUDIT" \
+(cd "$SRC" && PODREPRO_TEST_USER="$CI_USER" PODREPRO_PEER_USER="$PEER_USER" PODREPRO_TEST_PYTHON="$VENV/bin/python" PODREPRO_AUDIT_LOG="$AUDIT" \
     PODREPRO_RAN_LOG="$RAN" "$VENV/bin/python" -m pytest -p no:cacheprovider --e2e -m root tests/e2e)
 
 stage "privilege audit over every command the e2e suite ran"

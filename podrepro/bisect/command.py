@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podrepro.errors import PodreproError, UsageError
+from podrepro.gitrepo import git as _git
 from podrepro.reporting import Notify
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{7,40}) is the first bad commit", re.M)
@@ -54,19 +54,6 @@ class Result:
     steps: int
     bad_passes: bool = False
     candidates: tuple[str, ...] = ()   # skipped commits around the change: it is one of these
-
-
-def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    from podrepro.engine import process
-
-    cp = process.run(["git", "-C", str(repo), *args])
-    out = subprocess.CompletedProcess(cp.args, cp.returncode, cp.stdout.decode(errors="replace"),
-                                      cp.stderr.decode(errors="replace"))
-    if check and out.returncode != 0:
-        said = (out.stderr or out.stdout).strip().splitlines()
-        raise PodreproError(f"git {' '.join(args[:2])} failed: {said[-1] if said else f'exit {out.returncode}'}",
-                            hint="check the revisions and that this is a git repository")
-    return out
 
 
 def bisect(arch_name: str, good: str, bad: str, options: Sequence[str], test_options: Sequence[str], *,

@@ -49,7 +49,21 @@ def _root(
 
 
 def _register() -> None:
-    from podrepro.cli import arches, binfmt, bisect, completion, config, debug, doctor, image, init, run, triage, trust
+    from podrepro.cli import (
+        arches,
+        binfmt,
+        bisect,
+        bundle,
+        completion,
+        config,
+        debug,
+        doctor,
+        image,
+        init,
+        run,
+        triage,
+        trust,
+    )
 
     arches.register(app)
     config.register(app)
@@ -60,6 +74,7 @@ def _register() -> None:
     debug.register(app)
     triage.register(app)
     bisect.register(app)
+    bundle.register(app)
     trust.register(app)
     completion.register(app)
     init.register(app)

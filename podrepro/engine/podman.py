@@ -155,6 +155,12 @@ class Podman:
             raise self._fail(e, f"loading {path}") from None
         return [str(i.id) for i in imgs]
 
+    def load_archive(self, path: Path) -> None:
+        """``podman load`` of an OCI or docker archive (the CLI: podman-py's load reads only the latter)."""
+        cp = process.run([self.binary, "load", "-q", "-i", str(path)], timeout=3600)
+        if cp.returncode != 0:
+            raise EngineError(f"podman load failed: {process.last_line(cp.stderr, '(no output)')}")
+
     # ---- one-off commands (the CLI, through the chokepoint) ------------------------------------
     def image_exists_cli(self, ref: str) -> bool:
         """``podman image exists``: for one question the CLI is cheaper than starting the service."""
@@ -194,9 +200,10 @@ class Podman:
                 removed.append(str(names[0] if isinstance(names, list) and names else names or c.get("Id", "")))
         return removed
 
-    def save(self, tag: str, out: Path) -> None:
-        """``tag`` as a docker-archive at ``out``."""
-        cp = process.run([self.binary, "save", "--format", "docker-archive", "-o", str(out), tag], timeout=3600)
+    def save(self, tag: str, out: Path, *, oci: bool = False) -> None:
+        """``tag`` as a docker-archive (or, ``oci``, an OCI archive with gzipped layers) at ``out``."""
+        fmt = "oci-archive" if oci else "docker-archive"
+        cp = process.run([self.binary, "save", "--format", fmt, "-o", str(out), tag], timeout=3600)
         if cp.returncode != 0:
             raise EngineError(f"podman save failed: {cp.stderr.decode(errors='replace').strip()[-300:]}")
 

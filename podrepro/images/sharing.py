@@ -161,6 +161,11 @@ def import_archive(engine: Podman, builder: Builder, path: Path) -> str:
     return tag
 
 
+def record_imported(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | None) -> None:
+    """An image loaded from a repro bundle, in the index like an imported one."""
+    _index(paths, tag, labels, info, "imported")
+
+
 def _index(paths: Paths, tag: str, labels: dict[str, str], info: ImageInfo | None, origin: str) -> None:
     """``origin``: imported or pulled. Such an image is never a seed for a local bootstrap (its
     root filesystem is someone else's), and `image ls` says where it came from."""

@@ -1,0 +1,1 @@
+"""Repro bundles: ``podrepro bundle`` writes one, ``podrepro replay`` replays it."""
