@@ -40,6 +40,7 @@ MIRROR_RE = re.compile(r"auto|https?://[^\s\[\]]+|file:///[^\s\[\]]+")
 PROJECT_FORBIDDEN = frozenset({
     "privileged", "cap_add", "capabilities", "security_opt", "userns", "volumes", "mounts",
     "devices", "network_mode", "host_network", "pid", "ipc",
+    "connection",  # where the project is copied to and run: the user's choice, never a repository's
 })
 PROFILE_KEYS = frozenset({
     "containerfile", "packages", "build", "test", "filter_option", "build_dir", "env", "ccache",

@@ -48,6 +48,7 @@ class RunSpec:
     extra_args: tuple[str, ...] = ()   # podman options before the image (privbinfmt.prepare)
     git_writable: bool = False         # --writable-git: the project's .git mounted read-write too
     tmpfs_tree: bool = False           # --tmpfs-tree: run on a copy of the project in a tmpfs
+    remote: bool = False               # the paths are another host's (--connection): nothing to look at here
 
 
 def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> dict[str, str | None]:
@@ -155,7 +156,7 @@ def run_argv(binary: str, spec: RunSpec, env: Mapping[str, str | None]) -> list[
         tmpfs.append(f"{root}:rw,exec,mode=1777")
         command = ["sh", "-c", TMPFS_TREE_SH, TREE_SOURCE, root, workdir, *command]
         workdir = "/"
-    elif not spec.git_writable and (git.is_dir() or git.is_file()) and not git.is_symlink():
+    elif not spec.remote and not spec.git_writable and (git.is_dir() or git.is_file()) and not git.is_symlink():
         # a build or test may not add a hook or set core.fsmonitor: those run on the host, at the
         # user's next `git status`. Read-only over the read-write project mount.
         volumes.append(f"{git}:{git}:ro")

@@ -23,7 +23,13 @@ import sys
 TYPE_CHECKING = False  # not typing's: importing typing costs this hot path ~5 ms
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
     from typing import Any
+
+    from podrepro.binfmt.analysis import ArchReport
+    from podrepro.config import Config
+    from podrepro.images.target import Target
+    from podrepro.paths import Paths
 
     Dep = tuple[int, str, Any]
 
@@ -222,3 +228,36 @@ def try_exec(arch: str, command: Sequence[str]) -> None:
         os.execvp(argv[0], argv)
     except OSError:
         return  # podman gone: the slow path reports it properly
+
+
+def deps_for(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,
+             ccache_dir: Path | None) -> list[Any]:
+    """Every input a ``run`` argv was decided from, fingerprinted (``workflows.reproduce`` saves
+    a plan with them)."""
+    from pathlib import Path
+
+    from podrepro import config
+    from podrepro.binfmt.state import binfmt_dir
+
+    stat, content, listing, exists = STAT, CONTENT, LISTING, EXISTS
+    # podrepro itself: an upgrade or an edit of any module may decide differently
+    deps: list[tuple[int, Path]] = [(stat, m) for m in sorted(Path(__file__).resolve().parent.rglob("*.py"))]
+    deps += [(stat, cfg.user_file),
+             *((exists, p) for p in config.discovery_paths(Path.cwd(), cfg.project_file))]
+    if cfg.project_file is not None:
+        deps.append((stat, cfg.project_file))
+    cf = t.profile.containerfile_path()
+    if cf is not None:
+        deps.append((stat, cf))
+    deps += [(stat, f) for f in storage]
+    if ccache_dir is not None:
+        deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
+    deps.append((content, Path("/sys/fs/selinux/enforce")))
+    deps.append((stat, paths.state / "trusted.json"))  # an approval changes what the config says
+    # the host's apt sources: with mirror = auto they name the mirror, which is part of the tag
+    deps += [(stat, Path("/etc/apt/sources.list")), (listing, Path("/etc/apt/sources.list.d"))]
+    if report is not None and report.entry is not None:
+        d = Path(binfmt_dir())
+        deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]
+        deps.append((stat, Path(report.entry.interpreter)))
+    return [fingerprint(kind, str(p)) for kind, p in deps]

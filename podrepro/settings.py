@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how test runs its harness: 'emulated' = all of it in the target's container; 'native-harness' = "
             "the test driver natively in the cross image, only the target's binaries under qemu; 'auto' = the "
             "profile's test_mode, else emulated", ("auto", "emulated", "native-harness")),
+    Setting("connection", str, "",
+            "podman system connection (ssh) that runs run/shell/build/test ('' = this host); the project is "
+            "synced to it, the image sent to it. Your config or --connection only, never a project file"),
     Setting("binfmt_mode", str, "host",
             "how foreign binaries find qemu: 'host' = the host's binfmt_misc handler (podrepro binfmt "
             "register), 'private' = a handler private to each container (Linux >= 6.7, no root, no host "

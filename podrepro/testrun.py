@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from podrepro.arches import Arch
@@ -10,8 +11,9 @@ from podrepro.reporting import Notify
 
 
 def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,
-              arch: Arch, filt: str | None, say: Notify) -> int:
-    """The build (when given), then the tests; the tests' exit code, or an error when none ran."""
+              arch: Arch, filt: str | None, say: Notify, after: Callable[[], None] | None = None) -> int:
+    """The build (when given), then the tests; the tests' exit code, or an error when none ran.
+    ``after``: what brings the results here once the build or the tests ended (a remote run)."""
     from podrepro import results, runner
     from podrepro.engine import process
     from podrepro.errors import EXIT_CANNOT_INVOKE, EXIT_ENGINE, EXIT_NOT_FOUND, PodreproError
@@ -20,6 +22,8 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
         say(f"building first with the {profile.name} profile's build command (--no-build to skip)")
         rc = process.foreground(build)
         if rc != 0:
+            if after is not None:
+                after()
             say(f"the build failed (exit {rc}): no tests were run")
             return rc
     spec = None
@@ -28,7 +32,11 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
         path = root / runner.substitute([rel], vals)[0]
         spec = (kind, path)
         results.clear(path)
-    rc = process.foreground(test)
+    try:
+        rc = process.foreground(test)
+    finally:
+        if after is not None:
+            after()
     if rc in (EXIT_ENGINE, EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND) or rc >= 128:
         return rc  # podman or the harness itself could not run; its own message says why
     if spec is None:

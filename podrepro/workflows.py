@@ -87,36 +87,6 @@ def check_binfmt(arch: Arch, confirm: Confirm | None) -> ArchReport | None:
     return ensure_handler(arch, confirm=confirm if stdin_is_tty() else None)
 
 
-def run_plan_deps(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,
-                  ccache_dir: Path | None) -> list[Any]:
-    """Every input a ``run`` argv was decided from, fingerprinted for ``runplan``."""
-    from podrepro import config, runplan
-    from podrepro.binfmt.state import binfmt_dir
-
-    stat, content, listing, exists = runplan.STAT, runplan.CONTENT, runplan.LISTING, runplan.EXISTS
-    # podrepro itself: an upgrade or an edit of any module may decide differently
-    deps = [(stat, m) for m in sorted(Path(__file__).resolve().parent.rglob("*.py"))]
-    deps += [(stat, cfg.user_file),
-             *((exists, p) for p in config.discovery_paths(Path.cwd(), cfg.project_file))]
-    if cfg.project_file is not None:
-        deps.append((stat, cfg.project_file))
-    cf = t.profile.containerfile_path()
-    if cf is not None:
-        deps.append((stat, cf))
-    deps += [(stat, f) for f in storage]
-    if ccache_dir is not None:
-        deps += [(exists, ccache_dir), (exists, paths.cache / "CACHEDIR.TAG")]
-    deps.append((content, Path("/sys/fs/selinux/enforce")))
-    deps.append((stat, paths.state / "trusted.json"))  # an approval changes what the config says
-    # the host's apt sources: with mirror = auto they name the mirror, which is part of the tag
-    deps += [(stat, Path("/etc/apt/sources.list")), (listing, Path("/etc/apt/sources.list.d"))]
-    if report is not None and report.entry is not None:
-        d = Path(binfmt_dir())
-        deps += [(listing, d), (content, d / "status"), *((content, d / e.name) for e in report.matching)]
-        deps.append((stat, Path(report.entry.interpreter)))
-    return [runplan.fingerprint(kind, str(p)) for kind, p in deps]
-
-
 def binfmt_mode_for(cfg: Config, arch: Arch) -> str:
     """"host" (the host's binfmt handler runs ``arch``) or "private" (each container, build step
     and bootstrap registers qemu in its own binfmt_misc): the ``binfmt_mode`` setting, with
@@ -163,6 +133,7 @@ def reproduce(
     strace: bool = False,
     series: Request | None = None,
     tmpfs_tree: bool = False,
+    connection: str | None = None,
     notify: Notify | None = None,
     confirm: Confirm | None,
     progress: ReporterFor,
@@ -181,6 +152,9 @@ def reproduce(
     ``series`` (``--repeat``, ``triage``; ``podrepro.triage.repeat``): run or test N times in fresh
     containers after one build, and report the failure rate.
 
+    ``connection`` (``--connection NAME``, or the ``connection`` setting): run on that podman
+    system connection's engine (``podrepro.remote``).
+
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
     from podrepro import config, privbinfmt, runner, testrun
@@ -195,8 +169,8 @@ def reproduce(
                           "cpu": cpu, "timeout_multiplier": timeout_multiplier,
                           "binfmt_mode": "private" if private_binfmt else None, "build_mode": build_mode_flag,
                           "test_mode": None if native_harness is None else
-                          ("native-harness" if native_harness else "emulated"), "core": core or None},
-                         src=src)
+                          ("native-harness" if native_harness else "emulated"), "core": core or None,
+                          "connection": connection}, src=src)
     say = notify or (lambda line: None)
     for line in cfg.notices:
         say(line)
@@ -207,7 +181,16 @@ def reproduce(
     t = target(cfg, arch.alias, None)
     root = cfg.project_root
     mult = float(cfg["timeout_multiplier"])
-    vals = runner.placeholders(arch, t.profile, root, mult)
+    rem = None
+    if cfg["connection"] not in ("", "local"):
+        from podrepro.remote import run as remote
+
+        rem = remote.start(cfg["connection"], arch, {
+            "--image": bool(image), "--repeat": series is not None, "--core": bool(cfg["core"]), "--strace": strace,
+            "--private-binfmt": private_binfmt, "--cross": cfg["build_mode"] == "cross",
+            "--native-harness": cfg["test_mode"] == "native-harness"}, say)
+    # the commands name the tree where they run: there, on a remote engine
+    vals = runner.placeholders(arch, t.profile, Path(str(rem.tree(root))) if rem else root, mult)
     builds = mode == "build" or (mode == "test" and not no_build) or (series is not None and series.build)
     build_mode = "emulated"
     if builds and t.profile.build_dir and t.profile.build and not image:
@@ -228,7 +211,7 @@ def reproduce(
         say(f"the test harness runs natively in the cross image; only {arch.alias} binaries run under qemu "
             "(test_mode native-harness)")
 
-    binfmt_mode = binfmt_mode_for(cfg, arch)
+    binfmt_mode = binfmt_mode_for(cfg, arch) if rem is None else "remote"
     report = check_binfmt(arch, confirm) if binfmt_mode == "host" else None
     paths = get_paths()
     paths.check_private()
@@ -246,7 +229,13 @@ def reproduce(
     # target's libraries)
     needs_target_image = (mode in ("shell", "run") or (builds and build_mode == "emulated")
                           or (mode == "test" and not native_tests))
-    if not present and needs_target_image:
+    if rem is not None:
+        def build_here() -> None:
+            with eng:
+                ensure_image(cfg, eng, t, progress=progress)
+
+        remote.ensure_image(rem, eng.binary, tag, bool(present), build_here, say)
+    elif not present and needs_target_image:
         with eng:
             ensure_image(cfg, eng, t, progress=progress)
     elif present:
@@ -275,11 +264,11 @@ def reproduce(
         command = runner.test_command(t.profile, vals, filt, args, mult)
         workdir = root
     ccache_dir = None
-    if t.profile.ccache:
+    if t.profile.ccache and rem is None:
         ccache_dir = paths.ccache(arch.alias, cfg.project_root)
         ccache_dir.mkdir(parents=True, exist_ok=True)
         paths.ensure_cache()
-    if mode in ("build", "test") and t.profile.build_dir:
+    if mode in ("build", "test") and t.profile.build_dir and rem is None:
         from podrepro import buildtree
 
         if builds:
@@ -300,6 +289,14 @@ def reproduce(
         if binfmt_mode == "private" else (),
         git_writable=writable_git, tmpfs_tree=tmpfs_tree,
     )
+    if rem is not None:
+        from podrepro.arches import ARCHES
+
+        keep = vals["build_dir"] if t.profile.build_dir else None
+        remote.upload(rem, root, [runner.placeholders(a, t.profile, root, mult)["build_dir"] for a in ARCHES], keep, say)
+        there = Path(vals["src"])
+        spec = replace(spec, project_root=there, workdir=there / workdir.relative_to(root), selinux=rem.host.selinux,
+                       remote=True)
     if tmpfs_tree:
         say("running on a copy of the project in a tmpfs (--tmpfs-tree): small directory offsets; "
             "what the command changes in the tree is not kept")
@@ -330,6 +327,16 @@ def reproduce(
         build_argv = runner.run_argv(
             eng.binary, replace(spec, command=tuple(runner.build_command(t.profile, vals, []))),
             runner.container_env(spec, t.profile, vals, mult))
+    if rem is not None:
+        back = remote.after(rem, root, vals["build_dir"] if t.profile.build_dir else None, say)
+        build_argv = rem.wrap(build_argv) if build_argv is not None else None
+        if mode == "test":
+            return testrun.run_tests(build_argv, rem.wrap(argv), t.profile, vals, root, arch, filt, say, after=back)
+        try:
+            return process.foreground(build_argv if mode == "build" and build_argv is not None else rem.wrap(
+                [a for a in argv if a != "-t"] if mode == "shell" and not stdin_is_tty() else argv))
+        finally:
+            back()
     if mode == "build" and build_argv is not None:
         if cap is None:
             process.exec_(build_argv)
@@ -377,6 +384,6 @@ def reproduce(
         store_files = [store[0], *store[1]] if store else []
         names = [item.partition("=")[0] for item in cfg["env"]]
         runplan.save(arch_name, argv[:len(argv) - len(command)],
-                     run_plan_deps(cfg, t, report, store_files, paths, ccache_dir), names,
+                     runplan.deps_for(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(Index(paths).stamp(tag)))
     process.exec_(argv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
             help="Only these architectures (any spelling); default: all.", show_default=False)] = None,
         json_: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema: podrepro.doctor.report).")] = False,
         no_probe: Annotated[bool, typer.Option("--no-probe", help="Do not execute the tiny probe binaries.")] = False,
+        connection: Annotated[str | None, typer.Option("--connection", help="Check that podman system connection's side instead: ssh, its podman service, rsync, and how each architecture runs there.")] = None,
     ) -> None:
         """Check podman, rootless setup, tools and binfmt_misc handlers; print each problem with its fix.
 
@@ -27,6 +28,8 @@ def register(app: typer.Typer) -> None:
         from podrepro.doctor.report import run_doctor
 
         selected = list(dict.fromkeys(lookup(n) for n in names)) if names else list(ARCHES)
+        if connection is not None:
+            raise typer.Exit(_remote(connection, selected, json_))
         env = DoctorEnv.from_host()
         if no_probe:
             env = dataclasses.replace(env, probe=False)
@@ -36,6 +39,23 @@ def register(app: typer.Typer) -> None:
         else:
             echo(render(report))
         raise typer.Exit(report.exit_code)
+
+
+def _remote(name: str, arches: list[Any], json_: bool) -> int:
+    from podrepro.cli.output import echo, emit_json, printable
+    from podrepro.remote import doctor
+
+    checks = doctor.check(name, arches)
+    if json_:
+        emit_json(doctor.to_json(name, checks))
+    else:
+        label = {"ok": "ok", "info": "info", "fail": "FAIL"}
+        for c in checks:
+            echo(printable(f"{label[c.status]:<5} {c.what:<22} {c.detail}"))
+            if c.fix:
+                echo(printable(f"{'':<29}fix: {c.fix}"))
+        echo(f"\n{name}: ready" if doctor.ok(checks) else f"\n{name}: not ready (see the FAIL lines)")
+    return 0 if doctor.ok(checks) else 1
 
 
 def render(report: object) -> str:

@@ -41,6 +41,7 @@ def build(
     private_binfmt: Annotated[bool, typer.Option("--private-binfmt", help="Build without the host's binfmt handler: the bootstrap, RUN steps and verification each register qemu in their own binfmt_misc (Linux >= 6.7). Same as binfmt_mode = \"private\".")] = False,
     cross: Annotated[bool, typer.Option("--cross", help="The profile's cross image for ARCH instead (hybrid builds: an amd64 Debian with the cross toolchain).")] = False,
     json_: JsonOpt = False,
+    connection: Annotated[str | None, typer.Option("--connection", help="Also put it on this podman system connection's engine (built here, streamed there).")] = None,
 ) -> None:
     """Build (or find in the cache) the image for ARCH and a profile (--cross: its cross image)."""
     from podrepro import workflows
@@ -71,6 +72,13 @@ def build(
             workflows.check_binfmt(t.arch, confirm)
         with engine() as eng:
             r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
+    if connection:
+        from podrepro.cli.output import info
+        from podrepro.remote import run as remote
+
+        say = lambda line: info(f"podrepro: {line}")  # noqa: E731
+        rem = remote.start(connection, t.arch, {}, say)
+        remote.ensure_image(rem, "podman", r.tag, True, lambda: None, say)
     if json_:
         emit_json(workflows.to_jsonable(r))
     else:

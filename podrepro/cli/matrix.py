@@ -22,7 +22,8 @@ def run_matrix(mode: str, spec: str, extra: list[str], opts: dict[str, Any]) -> 
     view = StatusView(sys.stderr.isatty(), sys.stderr)  # the CLI's own stream: never closed here
     jobs = matrix(mode, spec, plan.child_options(params), extra, jobs=opts.get("jobs"),
                   junit_file=opts.get("junit"), profile=opts.get("profile"), src=opts.get("src"),
-                  confirm=confirm, show=view, notify=lambda line: info(f"podrepro: {line}"))
+                  confirm=confirm, show=view, notify=lambda line: info(f"podrepro: {line}"),
+                  connection=opts.get("connection"))
     if opts.get("as_json"):
         echo(json.dumps(report.to_json(mode, jobs), indent=2))
     else:

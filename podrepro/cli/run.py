@@ -27,6 +27,7 @@ JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Several architec
 JsonOpt = Annotated[bool, typer.Option("--json", help="Several architectures: print the summary as JSON.")]
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
+ConnOpt = Annotated[str | None, typer.Option("--connection", help="Run on this podman system connection (ssh) instead of here: the project is synced there, the image sent, the build directory brought back. Several architectures: a,b,local spreads them. Same as connection = \"NAME\" in your config.")]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 # run: options may come before or after ARCH; anything podrepro does not know, and everything
@@ -41,7 +42,8 @@ def register(app: typer.Typer) -> None:
     def shell(arch: ArchArg, profile: ProfileOpt = None, src: SrcOpt = None, network: NetOpt = None,
               host_network: HostNetOpt = False, env: EnvOpt = None, cpu: CpuOpt = None,
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
-              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False) -> None:
+              private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
+              connection: ConnOpt = None) -> None:
         """Interactive shell in the ARCH container, in the directory you are in."""
         _reproduce("shell", arch, [], locals())
 
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
             core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
             until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-            as_json: JsonOpt = False,
+            as_json: JsonOpt = False, connection: ConnOpt = None,
             tmpfs_tree: Annotated[bool, typer.Option("--tmpfs-tree", help="Run on a copy of the project in a tmpfs (small directory offsets: qemu-user's readdir artefact on ext4); changes to the tree are not kept.")] = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
@@ -68,7 +70,7 @@ def register(app: typer.Typer) -> None:
               suite: SuiteOpt = None, mirror: MirrorOpt = None,
               private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
               cross: CrossOpt = None, core: CoreOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-              as_json: JsonOpt = False) -> None:
+              as_json: JsonOpt = False, connection: ConnOpt = None) -> None:
         """Run the profile's build command in the ARCH container, or natively with --cross (extra args after --)."""
         if _is_matrix(arch, junit, as_json):
             raise typer.Exit(_matrix("build", arch, ctx.args, locals()))
@@ -89,7 +91,7 @@ def register(app: typer.Typer) -> None:
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
              cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
              until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-             as_json: JsonOpt = False,
+             as_json: JsonOpt = False, connection: ConnOpt = None,
              native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
@@ -106,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
 # the options shell/run/build/test share, passed on by name from each command's locals()
 _COMMON = ("profile", "src", "network", "host_network", "env", "cpu", "suite", "mirror", "private_binfmt", "image",
-           "writable_git")
+           "writable_git", "connection")
 
 
 def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **more: Any) -> int:

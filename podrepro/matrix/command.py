@@ -11,7 +11,8 @@ from podrepro.reporting import Confirm, Notify
 
 def matrix(mode: str, spec: str, options: Sequence[str], extra: Sequence[str], *, jobs: int | None,
            junit_file: Path | None, profile: str | None, src: Path | None, confirm: Confirm | None,
-           show: Callable[[list[Job]], None], notify: Notify | None = None) -> list[Job]:
+           show: Callable[[list[Job]], None], notify: Notify | None = None,
+           connection: str | None = None) -> list[Job]:
     """Run ``podrepro MODE ARCH OPTIONS -- EXTRA`` for every architecture of ``spec``; write
     ``junit_file`` (test); the jobs with their results."""
     from podrepro import config, runner, workflows
@@ -19,20 +20,25 @@ def matrix(mode: str, spec: str, options: Sequence[str], extra: Sequence[str], *
     from podrepro.matrix import plan, report
     from podrepro.matrix.runner import run
     from podrepro.profiles import resolve_profile
+    from podrepro.remote.connection import spread
     from podrepro.results import parse_spec
 
     say = notify or (lambda line: None)
     cfg = config.resolve({"profile": profile}, src=src)
     arches = plan.arches_for(spec, cfg["arches"])
+    # --connection a,b,local: the architectures over the engines, in turn (None: this host)
+    where = spread(connection, len(arches)) if connection else [None] * len(arches)
     # the children have no terminal to ask on: a missing handler is registered (or refused) here, once
-    for a in arches:
-        if workflows.binfmt_mode_for(cfg, a) == "host":
+    for a, w in zip(arches, where, strict=True):
+        if w is None and workflows.binfmt_mode_for(cfg, a) == "host":
             workflows.check_binfmt(a, confirm)
     root = cfg.project_root
     logdir = new_folder(root, "matrix")
     n = jobs or plan.default_jobs(len(arches))
-    say(f"{mode} on {', '.join(a.alias for a in arches)}: {n} at once; logs in {logdir.relative_to(root)}/")
-    job_list = [Job(a, plan.child_argv(mode, a.alias, options, extra), logdir / f"{a.alias}.log") for a in arches]
+    say(f"{mode} on {', '.join(a.alias + (f' (on {w})' if w else '') for a, w in zip(arches, where, strict=True))}: "
+        f"{n} at once; logs in {logdir.relative_to(root)}/")
+    job_list = [Job(a, plan.child_argv(mode, a.alias, [*options, *(["--connection", w] if w else [])], extra),
+                    logdir / f"{a.alias}.log", engine=w) for a, w in zip(arches, where, strict=True)]
     run(job_list, n, show)
     if junit_file is not None:
         prof = resolve_profile(profile or cfg["profile"], cfg.profiles)

@@ -21,7 +21,7 @@ def table(jobs: Sequence[Job], show: Any = str) -> list[str]:
     rows = [["arch", "result", "time", "failed tests", "log"]]
     for j in jobs:
         res = result_of(j) + (f" (exit {j.returncode})" if j.returncode not in (0, None) else "")
-        rows.append([j.arch.alias, res, f"{j.seconds:.1f} s" if j.started else "-", ", ".join(j.failed_tests) or "-",
+        rows.append([j.arch.alias + (f" on {j.engine}" if j.engine else ""), res, f"{j.seconds:.1f} s" if j.started else "-", ", ".join(j.failed_tests) or "-",
                      show(j.log)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -37,7 +37,7 @@ def to_json(mode: str, jobs: Sequence[Job]) -> dict[str, Any]:
             "arches": [{"arch": j.arch.alias, "result": result_of(j), "exit_code": j.returncode,
                         "seconds": round(j.seconds, 3), "started_at": round(j.started_at, 3) or None,
                         "ended_at": round(j.ended_at, 3) or None, "tests_ran": j.ran, "failed_tests": j.failed_tests,
-                        "log": str(j.log)} for j in jobs]}
+                        "log": str(j.log), "engine": j.engine or "local"} for j in jobs]}
 
 
 def junit(jobs: Sequence[Job], results: dict[str, Path | None]) -> bytes:

@@ -45,6 +45,7 @@ class Job:
     failed_now: int = 0
     ran: int | None = None
     failed_tests: list[str] = field(default_factory=list)
+    engine: str | None = None        # the podman connection it runs on (None: this host)
 
     @property
     def seconds(self) -> float:

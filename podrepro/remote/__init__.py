@@ -1,0 +1,1 @@
+"""Remote podman engines (``--connection NAME``): the connection, the host behind it, the synced tree."""
