@@ -8,6 +8,7 @@ from pathlib import Path
 from podrepro.arches import Arch
 from podrepro.profiles import Profile
 from podrepro.reporting import Notify
+from podrepro.results import Counted
 
 
 def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: dict[str, str], root: Path,
@@ -57,10 +58,14 @@ def run_tests(build: list[str] | None, test: list[str], profile: Profile, vals: 
 
         if (hint := hint_for_log(arch, spec[1])) is not None:
             say(hint)
+    say(tally(counted, rc, arch.alias))
+    return rc
+
+
+def tally(counted: Counted, rc: int, alias: str) -> str:
+    """The line that says what ran (matrix runs and bundles read it back: ``matrix.runner.SUMMARY``)."""
     ran = "tests ran" if counted.ran is None else f"{counted.ran} test{'s' if counted.ran != 1 else ''} ran"
     if counted.failed:
-        say(f"{ran} on {arch.alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}")
-    else:
-        say(f"{ran} on {arch.alias}" + (", all passed" if rc == 0 else f" (exit {rc})"))
-    return rc
+        return f"{ran} on {alias}, {len(counted.failed)} failed: {', '.join(counted.failed)}"
+    return f"{ran} on {alias}" + (", all passed" if rc == 0 else f" (exit {rc})")
 

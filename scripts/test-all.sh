@@ -28,8 +28,8 @@ PEER_USER=podrepro-peer
 bash "$HERE/scripts/setup-host.sh" --user "$PEER_USER" --create-user --no-install
 # test-only tools: a real OCI registry for push/pull, a native compiler for the example's
 # native run, static libc for the zero-sudo shim, rsync for the VM stage and remote engines, an
-# sshd the peer account runs as itself for the remote-engine tests
-TEST_PKGS=(docker-registry gcc libc6-dev rsync procps openssh-server openssh-client)
+# sshd the peer account runs as itself for the remote-engine tests, qemu-system for --system
+TEST_PKGS=(docker-registry gcc libc6-dev rsync procps openssh-server openssh-client qemu-system-arm qemu-system-mips)
 missing=()
 for p in "${TEST_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -105,7 +105,7 @@ def from_tarball(tarball: Path, dest: Path) -> None:
         with tarfile.open(tarball, "r:gz") as tf:
             members = tf.getmembers()
             for m in members:
-                _check_member(m)
+                check_member(m)
             # and tarfile's own "data" filter where this Python has it (3.11.4+)
             kw: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             for m in members:
@@ -117,7 +117,7 @@ def from_tarball(tarball: Path, dest: Path) -> None:
         raise PodreproError(f"the bundled tree cannot be unpacked: {e}", hint="ask for the bundle again") from None
 
 
-def _check_member(m: tarfile.TarInfo) -> None:
+def check_member(m: tarfile.TarInfo) -> None:
     parts = Path(m.name).parts
     if not parts or m.name.startswith("/") or ".." in parts:
         raise PodreproError(f"the bundled tree names {m.name!r}, outside its directory: refused")

@@ -28,6 +28,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Several architectures: pr
 GitOpt = Annotated[bool, typer.Option("--writable-git", help="Mount the project's .git read-write (default: read-only, so nothing inside can plant a hook that runs on the host).")]
 CrossOpt = Annotated[bool | None, typer.Option("--cross/--emulated", help="Build natively with Debian's cross toolchain in a cross image (tests still run emulated), or emulated in the ARCH container. Default: the build_mode setting, else the profile's, else what the build tree was configured with, else emulated.", show_default=False)]
 ConnOpt = Annotated[str | None, typer.Option("--connection", help="Run on this podman system connection (ssh) instead of here: the project is synced there, the image sent, the build directory brought back. Several architectures: a,b,local spreads them. Same as connection = \"NAME\" in your config.")]
+SystemOpt = Annotated[bool, typer.Option("--system", help="A second opinion: boot the image as a full-system VM of ARCH with Debian's kernel (qemu-system; no qemu-user), the project inside it. Slower; the kernel is the target's.")]
+SystemMemOpt = Annotated[int | None, typer.Option("--system-memory", min=128, help="With --system: the VM's memory in MiB (default per architecture).")]
 PrivOpt = Annotated[bool, typer.Option("--private-binfmt", help="Register qemu in this container's own binfmt_misc (Linux >= 6.7): no host handler, no root needed. Same as binfmt_mode = \"private\".")]
 
 # run: options may come before or after ARCH; anything podrepro does not know, and everything
@@ -53,7 +55,8 @@ def register(app: typer.Typer) -> None:
             suite: SuiteOpt = None, mirror: MirrorOpt = None, private_binfmt: PrivOpt = False, image: ImageOpt = None, writable_git: GitOpt = False,
             core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
             until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-            as_json: JsonOpt = False, connection: ConnOpt = None,
+            as_json: JsonOpt = False, connection: ConnOpt = None, system: SystemOpt = False,
+            system_memory: SystemMemOpt = None,
             tmpfs_tree: Annotated[bool, typer.Option("--tmpfs-tree", help="Run on a copy of the project in a tmpfs (small directory offsets: qemu-user's readdir artefact on ext4); changes to the tree are not kept.")] = False) -> None:
         """Run a command in the ARCH container: podrepro run [OPTIONS] ARCH [--] CMD [ARGS...].
 
@@ -61,6 +64,8 @@ def register(app: typer.Typer) -> None:
         command's exit code is podrepro's."""
         if _is_matrix(arch, junit, as_json):
             raise typer.Exit(_matrix("run", arch, ctx.args, locals()))
+        if system:
+            raise typer.Exit(_system("run", arch, _strip(ctx.args), locals()))
         raise typer.Exit(_reproduce("run", arch, _strip(ctx.args), locals(), core=core, strace=strace,
                                     series=_series(repeat, until_fail, jobs), tmpfs_tree=tmpfs_tree))
 
@@ -91,7 +96,8 @@ def register(app: typer.Typer) -> None:
              no_build: Annotated[bool, typer.Option("--no-build", help="Run the tests as the tree is: skip the build that brings it up to date first.")] = False,
              cross: CrossOpt = None, core: CoreOpt = False, strace: StraceOpt = False, repeat: RepeatOpt = None,
              until_fail: UntilFailOpt = False, jobs: JobsOpt = None, junit: JunitOpt = None,
-             as_json: JsonOpt = False, connection: ConnOpt = None,
+             as_json: JsonOpt = False, connection: ConnOpt = None, system: SystemOpt = False,
+             system_memory: SystemMemOpt = None,
              native_harness: Annotated[bool | None, typer.Option("--native-harness/--emulated-harness", help="Run the test driver natively in the cross image (only the target's binaries under qemu), or all of it emulated. Default: the test_mode setting, else the profile's, else emulated.", show_default=False)] = None) -> None:
         """Build what is out of date, then run the profile's tests in the ARCH container: podrepro test [OPTIONS] ARCH [-- EXTRA...].
 
@@ -99,6 +105,8 @@ def register(app: typer.Typer) -> None:
         nothing, a tree without tests)."""
         if _is_matrix(arch, junit, as_json):
             raise typer.Exit(_matrix("test", arch, ctx.args, locals()))
+        if system:
+            raise typer.Exit(_system("test", arch, _strip(ctx.args), locals()))
         rc = _reproduce("test", arch, _strip(ctx.args), locals(), filt=filter_,
                         timeout_multiplier=timeout_multiplier, no_build=no_build, build_mode_flag=_mode(cross),
                         native_harness=native_harness, core=core, strace=strace,
@@ -119,6 +127,26 @@ def _reproduce(mode: str, arch: str, args: list[str], opts: dict[str, Any], **mo
     kw["env"] = kw["env"] or []
     return workflows.reproduce(mode, arch, args, confirm=confirm, progress=Progress,
                                notify=lambda line: info(f"podrepro: {line}"), **kw, **more)
+
+
+def _system(mode: str, arch: str, args: list[str], opts: dict[str, Any]) -> int:
+    """run/test --system: what else was asked that a VM run does not do is refused in one line."""
+    from podrepro.cli.output import Progress, confirm, echo, info
+    from podrepro.errors import UsageError
+    from podrepro.system.command import run_system
+
+    for name, flag in (("image", "--image"), ("connection", "--connection"), ("core", "--core"), ("strace", "--strace"),
+                       ("repeat", "--repeat"), ("until_fail", "--until-fail"), ("private_binfmt", "--private-binfmt"),
+                       ("host_network", "--host-network"), ("tmpfs_tree", "--tmpfs-tree"), ("cpu", "--cpu"),
+                       ("no_build", "--no-build"), ("cross", "--cross"), ("native_harness", "--native-harness"),
+                       ("network", "--network")):
+        if opts.get(name):
+            raise UsageError(f"{flag} with --system: not supported (the VM has its own kernel, no network and "
+                             "no host files)", hint=f"drop {flag}")
+    return run_system(mode, arch, args, profile=opts.get("profile"), src=opts.get("src"), env=opts.get("env") or [],
+                      filt=opts.get("filter_"), timeout_multiplier=opts.get("timeout_multiplier"),
+                      memory=opts.get("system_memory"), confirm=confirm, progress=Progress,
+                      say=lambda line: info(f"podrepro: {line}"), show=echo)
 
 
 def _is_matrix(arch: str, junit: Path | None, as_json: bool) -> bool:

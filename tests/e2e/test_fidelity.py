@@ -27,6 +27,9 @@ def test_readdir_cookies_fails_in_the_project_and_passes_on_a_tmpfs_copy(fidelit
     t = podrepro("run", "--tmpfs-tree", "arm", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
     assert t.returncode == 0 and " entries in ." in t.stdout, t.stdout + t.stderr
     assert "--tmpfs-tree" in t.stderr
+    # a second opinion from a real armhf kernel (the project on the guest's own filesystem)
+    s = podrepro("run", "--system", "arm", "--profile", "base", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
+    assert s.returncode == 0 and " entries in ." in s.stdout, s.stdout + s.stderr
     # natively (amd64) it lists the project itself
     n = podrepro("run", "amd64", "--", "build-podrepro-amd64/lsdir", ".", cwd=p)
     assert n.returncode == 0, n.stdout + n.stderr

@@ -1,0 +1,149 @@
+"""``podrepro run|test --system ARCH``: the same podrepro image booted as a full-system VM of the
+target architecture with a Debian kernel of that architecture (``podrepro.system.machines``).
+
+The image (built as usual if missing), Debian's kernel for it (``kernel``), an initramfs of the
+image plus the project (``initramfs``), qemu-system (``vm``). ``test`` builds and tests inside
+the VM and its results file comes back; the exit status is the command's. A second opinion: the
+kernel is the target's, so what qemu-user gets wrong (``podrepro.fidelity``) is not there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from podrepro.errors import PodreproError, UsageError
+from podrepro.reporting import Confirm, Notify, ReporterFor
+
+
+def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str | None, src: Path | None,
+               env: Sequence[str], filt: str | None, timeout_multiplier: float | None, memory: int | None,
+               confirm: Confirm | None, progress: ReporterFor, say: Notify, show: Notify) -> int:
+    from podrepro import config, runner, workflows
+    from podrepro.arches import ARCHES, lookup
+    from podrepro.engine import process
+    from podrepro.engine.podman import Podman
+    from podrepro.images.target import target
+    from podrepro.paths import get_paths
+    from podrepro.system import initramfs, kernel, vm
+    from podrepro.system.machines import machine_for
+
+    arch = lookup(arch_name)
+    machine = machine_for(arch)
+    if process.which(machine.qemu) is None:
+        raise PodreproError(f"{machine.qemu} is not installed: --system boots a {arch.alias} VM with it",
+                            hint=f"install {machine.package} (Debian/Ubuntu: sudo apt install {machine.package}; "
+                            "Fedora: sudo dnf install qemu-system-" + machine.qemu.removeprefix("qemu-system-") + ")")
+    if mode == "run" and not args:
+        raise UsageError("run --system needs a command: podrepro run --system ARCH -- CMD")
+    cfg = config.resolve({"profile": profile, "timeout_multiplier": timeout_multiplier}, src=src)
+    t = target(cfg, arch.alias, None)
+    root = cfg.project_root
+    mult = float(cfg["timeout_multiplier"])
+    vals = runner.placeholders(arch, t.profile, root, mult)
+    tag = t.recipe.tag
+    eng = Podman()
+    if not eng.image_exists_cli(tag):
+        if workflows.binfmt_mode_for(cfg, arch) == "host":
+            workflows.check_binfmt(arch, confirm)
+        with eng:
+            workflows.ensure_image(cfg, eng, t, progress=progress)
+    vmlinuz = kernel.ensure(arch, machine, tag, t.recipe.hash12, binary=eng.binary, say=say)
+    results: list[str] = []
+    kind = "junit"
+    if mode == "test":
+        if t.profile.build_dir:  # as test does: a tree configured elsewhere (another path, image) is reset
+            from podrepro import buildtree
+
+            for note in buildtree.prepare(root, vals["build_dir"], buildtree.TreeFor(arch.alias, tag, "emulated")):
+                say(note)
+        command = ["sh", "-c", f"{shlex.join(runner.build_command(t.profile, vals, []))} && "
+                   f"{{ {shlex.join(runner.test_command(t.profile, vals, filt, list(args), mult))}; }}"]
+        workdir = root
+        if t.profile.results:
+            from podrepro import results as res
+
+            kind, rel = res.parse_spec(t.profile.results)
+            results.append(runner.substitute([rel], vals)[0])
+            res.clear(root / results[0])
+    else:
+        command, workdir = list(args), runner.workdir_for(root, Path.cwd())
+    spec = runner.RunSpec(arch=arch, image=tag, command=tuple(command), project_root=root, workdir=workdir,
+                          env=runner.parse_env([*cfg["env"], *env], os.environ))
+    guest_env = {k: (v if v is not None else os.environ.get(k, "")) for k, v in
+                 runner.container_env(spec, t.profile, vals, mult).items()}
+    guest_env.update({"HOME": "/tmp", "PODREPRO_EMULATED": "0", "PODREPRO_SYSTEM": "1"})
+    guest_env.pop("PATH", None)
+    others = [runner.placeholders(a, t.profile, root, mult)["build_dir"] for a in ARCHES if a is not arch]
+    paths = get_paths()
+    paths.state.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="podrepro-system-", dir=paths.state) as tmpd:
+        tmp = Path(tmpd)
+        name = f"podrepro-system-{secrets.token_hex(4)}"
+        say(f"packing {tag} and the project into the VM's initramfs")
+        cp = eng.create_container(tag, name)
+        try:
+            if cp.returncode != 0:
+                raise PodreproError(f"podman create {tag} failed: {process.last_line(cp.stderr)}")
+            ex = process.run([eng.binary, "export", "-o", str(tmp / "rootfs.tar"), name], timeout=1800)
+            if ex.returncode != 0:
+                raise PodreproError(f"podman export failed: {process.last_line(ex.stderr)}")
+        finally:
+            eng.remove_container(name)
+        init = vm.init_script(command, str(workdir), guest_env, results, str(root))
+        files = initramfs.project_files(root, [".podrepro", ".git", *others])
+        unpacked = initramfs.write(tmp / "initrd.gz", tmp / "rootfs.tar", root, files, init) / 2**20
+        (tmp / "rootfs.tar").unlink()
+        size_mib = (tmp / "initrd.gz").stat().st_size / 2**20
+        if machine.ram_budget_mib and size_mib + unpacked > machine.ram_budget_mib:
+            raise PodreproError(f"the VM's initramfs is {size_mib:.0f} MiB, {unpacked:.0f} MiB unpacked: a {arch.alias} "
+                                f"VM ({' '.join(machine.args)}) holds at most {machine.ram_budget_mib} MiB of both",
+                                hint="a smaller profile's image (e.g. --profile base for run --system)")
+        say(f"booting {arch.alias} ({machine.qemu} {' '.join(machine.args)}, Debian kernel {vmlinuz.name}, "
+            f"initramfs {size_mib:.0f} MiB)")
+        timeout = float(os.environ.get("PODREPRO_SYSTEM_TIMEOUT") or 1800)
+        out = vm.boot(vm.qemu_argv(machine, vmlinuz, tmp / "initrd.gz", memory), show=show, timeout=timeout)
+    if out.exit_status is None:
+        last = next((ln for ln in reversed(out.tail) if ln.strip()), "no output")
+        raise PodreproError(f"the {arch.alias} VM ended before the command did (its console's last line: {last[-200:]})",
+                            hint="more memory with --system-memory MIB, or see podrepro -v")
+    say(f"the {arch.alias} VM ran for {out.seconds:.1f} s; exit {out.exit_status}")
+    if mode == "test":
+        return _count(out.exit_status, out.results, root, results, kind, arch.alias, filt, say)
+    return out.exit_status
+
+
+def _count(rc: int, data: bytes, root: Path, results: list[str], kind: str, alias: str, filt: str | None,
+           say: Notify) -> int:
+    """The results file the VM sent, in place; what ran, said like ``test`` says it."""
+    import io
+
+    from podrepro.bundle.snapshot import check_member
+
+    if not results:
+        return rc
+    if data:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+            for m in tf.getmembers():
+                check_member(m)
+                if m.name not in results or not m.isfile():
+                    raise PodreproError(f"the VM sent {m.name!r}, not the results file: refused")
+                f = tf.extractfile(m)
+                target = root / m.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(f.read() if f else b"")
+    from podrepro import results as res
+
+    counted = res.count(kind, root / results[0])
+    if counted.ran == 0:
+        why = f"--filter {filt!r} matched no test" if filt else "the harness wrote no results"
+        raise PodreproError(f"no test ran on {alias} in the VM: {why}", hint="see the output above")
+    from podrepro.testrun import tally
+
+    say(tally(counted, rc, alias))
+    return rc
