@@ -377,6 +377,17 @@ def reproduce(
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
+    if mode == "run" and not stdout_is_tty() and rem is None:
+        from podrepro.fidelity.host import triggers
+
+        if triggers(arch, root):  # output podrepro can read: a failure's artefact is named after it
+            from podrepro.fidelity.artefacts import matching, warning
+
+            kept: list[bytes] = []
+            rc = process.foreground(argv, keep=kept)
+            if rc != 0 and (hint := warning(arch, matching(arch, b"".join(kept).decode(errors="replace")))):
+                say(hint)
+            return rc
     if plannable:
         from podrepro import runplan
 

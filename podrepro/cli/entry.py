@@ -29,9 +29,9 @@ def _fast_run(arch: str, command: list[str]) -> int:
     from podrepro.errors import EXIT_INTERRUPTED, PodreproError
     from podrepro.workflows import reproduce
 
-    try:
-        reproduce("run", arch, command, save_plan=True, confirm=confirm, progress=Progress,
-                  notify=lambda line: info(f"podrepro: {line}"))
+    try:  # it execs podman, or (a remote engine, output read for artefacts) returns the exit status
+        return reproduce("run", arch, command, save_plan=True, confirm=confirm, progress=Progress,
+                         notify=lambda line: info(f"podrepro: {line}"))
     except PodreproError as e:
         error(e.message, e.hint)
         return e.exit_code
@@ -40,4 +40,3 @@ def _fast_run(arch: str, command: list[str]) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 1
-    return 0

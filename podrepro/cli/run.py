@@ -146,7 +146,7 @@ def _system(mode: str, arch: str, args: list[str], opts: dict[str, Any]) -> int:
     return run_system(mode, arch, args, profile=opts.get("profile"), src=opts.get("src"), env=opts.get("env") or [],
                       filt=opts.get("filter_"), timeout_multiplier=opts.get("timeout_multiplier"),
                       memory=opts.get("system_memory"), confirm=confirm, progress=Progress,
-                      say=lambda line: info(f"podrepro: {line}"), show=echo)
+                      say=lambda line: info(f"podrepro: {line}"), show=echo).exit_status
 
 
 def _is_matrix(arch: str, junit: Path | None, as_json: bool) -> bool:

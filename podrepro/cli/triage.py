@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
                src: SrcOpt = None,
                env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE or NAME (repeatable).")] = None,
                suite: SuiteOpt = None, mirror: MirrorOpt = None,
+               system_check: Annotated[bool, typer.Option("--system-check", help="When ARCH fails: one more run in a full-system VM of ARCH (run --system): 'emulator artefact' only when it passes there.")] = False,
                as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (schema in the README).")] = False) -> None:
         """Tell what kind of failure it is: word size, byte order, CPU model, the emulator, or a flake.
 
@@ -39,7 +40,8 @@ def register(app: typer.Typer) -> None:
             args = args[1:]
         report = run_triage(arch, args, test=test, filt=filter_, repeat=repeat, jobs=jobs, cpu_models=cpu_models,
                             native=native, single_thread_env=single_thread_env, profile=profile, src=src,
-                            env=env or [], suite=suite, mirror=mirror, confirm=confirm, progress=Progress,
+                            env=env or [], suite=suite, mirror=mirror, system_check=system_check,
+                            confirm=confirm, progress=Progress,
                             notify=lambda line: info(f"podrepro: {line}"))
         if as_json:
             print(json.dumps(report.to_json(), indent=2))

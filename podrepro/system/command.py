@@ -15,15 +15,25 @@ import shlex
 import tarfile
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from podrepro.errors import PodreproError, UsageError
 from podrepro.reporting import Confirm, Notify, ReporterFor
+from podrepro.results import Counted
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    exit_status: int
+    seconds: float
+    failed_tests: tuple[str, ...] = ()
+    tests_ran: int | None = None
 
 
 def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str | None, src: Path | None,
                env: Sequence[str], filt: str | None, timeout_multiplier: float | None, memory: int | None,
-               confirm: Confirm | None, progress: ReporterFor, say: Notify, show: Notify) -> int:
+               confirm: Confirm | None, progress: ReporterFor, say: Notify, show: Notify) -> SystemRun:
     from podrepro import config, runner, workflows
     from podrepro.arches import ARCHES, lookup
     from podrepro.engine import process
@@ -113,20 +123,19 @@ def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str |
         raise PodreproError(f"the {arch.alias} VM ended before the command did (its console's last line: {last[-200:]})",
                             hint="more memory with --system-memory MIB, or see podrepro -v")
     say(f"the {arch.alias} VM ran for {out.seconds:.1f} s; exit {out.exit_status}")
-    if mode == "test":
-        return _count(out.exit_status, out.results, root, results, kind, arch.alias, filt, say)
-    return out.exit_status
+    if mode == "test" and results:
+        counted = _count(out.exit_status, out.results, root, results, kind, arch.alias, filt, say)
+        return SystemRun(out.exit_status, out.seconds, counted.failed, counted.ran)
+    return SystemRun(out.exit_status, out.seconds)
 
 
 def _count(rc: int, data: bytes, root: Path, results: list[str], kind: str, alias: str, filt: str | None,
-           say: Notify) -> int:
+           say: Notify) -> Counted:
     """The results file the VM sent, in place; what ran, said like ``test`` says it."""
     import io
 
     from podrepro.bundle.snapshot import check_member
 
-    if not results:
-        return rc
     if data:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
             for m in tf.getmembers():
@@ -146,4 +155,4 @@ def _count(rc: int, data: bytes, root: Path, results: list[str], kind: str, alia
     from podrepro.testrun import tally
 
     say(tally(counted, rc, alias))
-    return rc
+    return counted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from podrepro.arches import lookup
 from podrepro.errors import PodreproError, UsageError
@@ -14,7 +15,7 @@ from podrepro.triage.report import Comparator, Report
 def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | None = None, repeat: int = 3,
            jobs: int = 1, cpu_models: str | None = None, native: bool = True, single_thread_env: str | None = None,
            profile: str | None = None, src: Path | None = None, env: Sequence[str] = (), suite: str | None = None,
-           mirror: str | None = None, confirm: Confirm | None, progress: ReporterFor,
+           mirror: str | None = None, system_check: bool = False, confirm: Confirm | None, progress: ReporterFor,
            notify: Notify | None = None) -> Report:
     """Run the tests (``test``) or ``command`` ``repeat`` times on ARCH with its default CPU, on
     other CPU models, single-threaded (``single_thread_env``), natively on amd64 and i386 (the
@@ -79,6 +80,9 @@ def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | No
         baseline = go(arch.alias, "trace", f"{arch.alias} (start-up baseline)", build=False, count=1, strace=True,
                       cmd=["true"], record=False)
         report.missing = missing_syscalls(traced.series, baseline.series, arch.alias)
+    if system_check and target.series is not None and target.series.failures:
+        report.comparators.append(_system(arch.alias, mode, command, profile=profile, src=src, env=env, filt=filt,
+                                          confirm=confirm, progress=progress, say=say))
     first = target.series.first_failure if target.series is not None else None
     if first is not None:
         from podrepro.fidelity.artefacts import matching
@@ -90,3 +94,43 @@ def triage(arch_name: str, command: Sequence[str], *, test: bool, filt: str | No
             text = ""
         report.artefacts = [a.id for a in matching(arch, text, report.missing)]
     return report
+
+
+def print_to(f: IO[str], line: str) -> None:
+    f.write(line + "\n")
+
+
+def _system(alias: str, mode: str, command: Sequence[str], *, profile: str | None, src: Path | None,
+            env: Sequence[str], filt: str | None, confirm: Confirm | None, progress: ReporterFor,
+            say: Notify) -> Comparator:
+    """The second opinion (``--system-check``): one run in a full-system VM of the target."""
+    import time
+
+    from podrepro import config, runner
+    from podrepro.arches import lookup as arch_of
+    from podrepro.images.target import target as target_of
+    from podrepro.paths import get_paths
+    from podrepro.system.command import run_system
+    from podrepro.triage import signs
+    from podrepro.triage.repeat import Run, Series
+
+    name = f"{alias} (full-system VM)"
+    comp = Comparator(name, "system", alias, None, None)
+    say(f"triage: {name}: 1 run")
+    logs = get_paths().logs
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"triage-system-{alias}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    cfg = config.resolve({"profile": profile}, src=src)
+    vals = runner.placeholders(arch_of(alias), target_of(cfg, alias, None).profile, cfg.project_root,
+                               float(cfg["timeout_multiplier"]))
+    try:
+        with open(log, "w") as out:
+            r = run_system(mode, alias, runner.substitute(list(command), vals) if mode == "run" else [],
+                           profile=profile, src=src, env=env, filt=filt, timeout_multiplier=None, memory=None,
+                           confirm=confirm, progress=progress, say=say, show=lambda line: print_to(out, line))
+        comp.series = Series(name, runs=[Run(1, r.exit_status, r.seconds, r.failed_tests, r.tests_ran, log,
+                                             signs.Signs((), None), signs.exit_signal(r.exit_status))])
+    except PodreproError as e:
+        comp.error = e.message
+        say(f"triage: {name} could not run: {e.message}")
+    return comp

@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KINDS = ("32-bit", "byte order", "CPU model", "suspected emulator issue", "flaky", "reproduces everywhere",
-         "inconclusive", "not reproduced")
+KINDS = ("32-bit", "byte order", "CPU model", "emulator artefact", "suspected emulator issue", "flaky",
+         "reproduces everywhere", "inconclusive", "not reproduced")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Observed:
     """One comparator's runs, for one unit."""
 
     name: str                 # "arm", "arm (cpu cortex-a7)", "amd64", "i386", "arm (single-threaded)"
-    kind: str                 # "target" | "cpu" | "native" | "threads"
+    kind: str                 # "target" | "cpu" | "native" | "threads" | "system"
     arch: str
     bits: int                 # 32 | 64
     big_endian: bool
@@ -84,6 +84,13 @@ def decide(unit: str, observed: Sequence[Observed], missing: Sequence[str] = (),
 
     if t.build_failed:
         return v("inconclusive", f"the build failed on {t.name}")
+    system = next((o for o in observed if o.kind == "system" and not o.build_failed and o.runs), None)
+    if system is not None and t.fails and system.passes:
+        known = f" (evidence of {', '.join(artefacts)})" if artefacts else ""
+        return v("emulator artefact", f"fails on {t.name} under qemu-user{known}, passes in a full-system VM with "
+                 f"{t.arch}'s own kernel ({system.name}): the emulator's, not the program's")
+    if system is not None and system.fails:
+        artefacts = ()  # it fails with the target's own kernel too: that evidence is not the cause
     if t.emulator:
         return v("suspected emulator issue", f"qemu-user itself reports trouble on {t.name}: {t.emulator[0]}")
     if not t.fails:

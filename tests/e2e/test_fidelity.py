@@ -24,12 +24,20 @@ def test_readdir_cookies_fails_in_the_project_and_passes_on_a_tmpfs_copy(fidelit
     p = fidelity_project
     r = podrepro("run", "arm", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
     assert r.returncode == 1 and "Value too large for defined data type" in r.stdout, r.stdout + r.stderr
+    # its output is not a terminal: podrepro read it and names the artefact
+    assert "qemu-user artefact" in r.stderr and "readdir-cookies" in r.stderr and "--tmpfs-tree" in r.stderr, r.stderr
     t = podrepro("run", "--tmpfs-tree", "arm", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
     assert t.returncode == 0 and " entries in ." in t.stdout, t.stdout + t.stderr
     assert "--tmpfs-tree" in t.stderr
     # a second opinion from a real armhf kernel (the project on the guest's own filesystem)
     s = podrepro("run", "--system", "arm", "--profile", "base", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
     assert s.returncode == 0 and " entries in ." in s.stdout, s.stdout + s.stderr
+    # and triage says so only with that evidence
+    tr = podrepro("triage", "arm", "--profile", "base", "--repeat", "1", "--cpu-models", "none", "--no-native",
+                  "--system-check", "--", "build-podrepro-arm/lsdir", ".", cwd=p)
+    assert tr.returncode == 0, tr.stdout + tr.stderr
+    assert "arm (full-system VM)" in tr.stdout and "pass 0/1" in tr.stdout, tr.stdout
+    assert "emulator artefact: fails on arm under qemu-user (evidence of readdir-cookies)" in tr.stdout, tr.stdout
     # natively (amd64) it lists the project itself
     n = podrepro("run", "amd64", "--", "build-podrepro-amd64/lsdir", ".", cwd=p)
     assert n.returncode == 0, n.stdout + n.stderr

@@ -139,3 +139,13 @@ def test_the_run_fast_path_leaves_a_matrix_to_the_cli(monkeypatch: pytest.Monkey
         with pytest.raises(SystemExit):
             entry.main(["run", spec, "--", "true"])
     assert seen == [["run", "arm,mips", "--", "true"], ["run", "all", "--", "true"]]
+
+
+def test_the_fast_path_returns_what_a_run_that_did_not_exec_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run ARCH -- CMD usually execs podman; when it cannot (a remote engine, output read for
+    artefacts), the command's exit status is podrepro's."""
+    from podrepro import workflows
+    from podrepro.cli import entry
+
+    monkeypatch.setattr(workflows, "reproduce", lambda *a, **kw: 7)
+    assert entry._fast_run("arm", ["false"]) == 7

@@ -169,8 +169,8 @@ def test_only_the_results_file_comes_back(tmp_path: Path) -> None:
         return buf.getvalue()
 
     said: list[str] = []
-    rc = command._count(8, tar("build/r.xml"), tmp_path, ["build/r.xml"], "junit", "arm", None, said.append)
-    assert rc == 8 and said == ["2 tests ran on arm, 1 failed: b"]
+    counted = command._count(8, tar("build/r.xml"), tmp_path, ["build/r.xml"], "junit", "arm", None, said.append)
+    assert counted.failed == ("b",) and said == ["2 tests ran on arm, 1 failed: b"]
     for bad in (tar("build/r.xml", "../../etc/x"), tar("build/other.txt")):
         with pytest.raises(PodreproError, match="refused"):
             command._count(8, bad, tmp_path, ["build/r.xml"], "junit", "arm", None, said.append)

@@ -121,6 +121,20 @@ def test_never_fails_and_build_failures() -> None:
     assert decide("t", [_o("arm", "target", 3)]).kind == "inconclusive"
 
 
+def test_an_emulator_artefact_needs_a_full_system_vm_that_passes() -> None:
+    natives = [_o("amd64", "native", 0), _o("i386", "native", 0)]
+    vm = _o("arm (full-system VM)", "system", 0, runs=1)
+    v = decide("lsdir", [_o("arm", "target", 3), vm], artefacts=["readdir-cookies"])
+    assert v.kind == "emulator artefact" and "passes in a full-system VM" in v.text and "readdir-cookies" in v.text
+    # the same evidence without the VM: only a suspicion
+    assert decide("lsdir", [_o("arm", "target", 3), *natives], artefacts=["readdir-cookies"]).kind == \
+        "suspected emulator issue"
+    # failing in the VM too: the evidence was not the cause
+    failing_vm = _o("arm (full-system VM)", "system", 1, runs=1)
+    assert decide("lsdir", [_o("arm", "target", 3), *natives, failing_vm], artefacts=["readdir-cookies"]).kind == \
+        "inconclusive"
+
+
 def test_every_verdict_kind_is_documented() -> None:
     for kind in KINDS:
         assert f"*{kind}*" in README or f'"{kind}"' in README, kind
