@@ -163,13 +163,15 @@ def _load(path: str) -> dict[str, Any]:
 
 
 def save(arch: str, argv: Sequence[str], deps: Sequence[Dep], env_names: Iterable[str],
-         touch: str | None = None, environ: Mapping[str, str] | None = None) -> None:
-    """Save the plan of the run about to exec (``argv`` without the user's command)."""
+         touch: str | None = None, environ: Mapping[str, str] | None = None,
+         watch: Sequence[tuple[str, str]] = ()) -> None:
+    """Save the plan of the run about to exec (``argv`` without the user's command); ``watch``:
+    (pattern, line) pairs when the run's output is to be read (``run_watched``)."""
     env = os.environ if environ is None else environ
     path = plans_file(env)
     names = tuple(sorted(set(env_names)))
     plan = {"argv": list(argv), "deps": tuple(deps), "env_names": names, "env": env_snapshot(env, names),
-            "touch": touch, "ns": _now()}
+            "touch": touch, "ns": _now(), "watch": [list(w) for w in watch]}
     plans = _load(path)
     plans[current_key(arch)] = plan
     if len(plans) > MAX_PLANS:
@@ -197,6 +199,11 @@ def _now() -> int:
 
 def lookup(arch: str, environ: Mapping[str, str] | None = None) -> list[str] | None:
     """The saved argv for a run of ``arch`` here and now, or None (then: the slow path)."""
+    plan = _valid(arch, environ)
+    return None if plan is None else plan["argv"]
+
+
+def _valid(arch: str, environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     env = os.environ if environ is None else environ
     if env.get(DISABLE_VAR) or env.get("PODREPRO_VERBOSE"):
         return None
@@ -207,19 +214,25 @@ def lookup(arch: str, environ: Mapping[str, str] | None = None) -> list[str] | N
         argv = plan["argv"]
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
             return None
+        watch = plan.get("watch") or []
+        if not (isinstance(watch, list) and all(isinstance(w, list) and len(w) == 2 for w in watch)):
+            return None
         if plan.get("touch"):
             os.utime(plan["touch"])  # the image's last-use stamp, as the slow path records it
     except Exception:  # whatever went wrong, the slow path knows better
         return None
-    return argv
+    return plan
 
 
 def try_exec(arch: str, command: Sequence[str]) -> None:
-    """Exec the run from its plan; returns only when there is no valid plan."""
-    argv = lookup(arch)
-    if argv is None:
+    """Exec the run from its plan; returns only when there is no valid plan. A plan that reads
+    its output (``watch``) runs the command as a child instead and exits with its status."""
+    plan = _valid(arch)
+    if plan is None:
         return
-    argv = [*argv, *command]
+    argv = [*plan["argv"], *command]
+    if plan.get("watch"):
+        sys.exit(run_watched(argv, plan["watch"], how="watch-plan"))
     if os.environ.get("PODREPRO_AUDIT_LOG"):
         from podrepro import audit
 
@@ -228,6 +241,70 @@ def try_exec(arch: str, command: Sequence[str]) -> None:
         os.execvp(argv[0], argv)
     except OSError:
         return  # podman gone: the slow path reports it properly
+
+
+def run_watched(argv: Sequence[str], watch: Sequence[Sequence[str]], *, how: str, keep_bytes: int = 4 << 20) -> int:
+    """``argv`` with its stdout and stderr passed on as they come (to fd 1 and 2) and read: after
+    a failure, the line of the first (pattern, line) in ``watch`` whose pattern its output
+    matches (its first ``keep_bytes``), on stderr. For output that is not a terminal, where a run
+    can name a known qemu-user artefact (``podrepro.fidelity``) as ``test`` does. Like
+    ``engine.process.foreground``: SIGTERM and SIGHUP are passed on, Ctrl-C is the child's."""
+    import re
+    import signal
+    import subprocess
+    import threading
+
+    if os.environ.get("PODREPRO_AUDIT_LOG"):
+        from podrepro import audit
+
+        audit.record(argv, how)
+    try:
+        p = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        os.write(2, f"error: cannot run {argv[0]}: {e.strerror}\n".encode())
+        return 127
+    kept: list[bytes] = []
+    room = [keep_bytes]
+    lock = threading.Lock()
+
+    def pump(src: Any, fd: int) -> None:
+        for chunk in iter(lambda: src.read1(65536), b""):
+            try:
+                os.write(fd, chunk)
+            except OSError:
+                pass
+            with lock:
+                if room[0] > 0:
+                    kept.append(chunk[:room[0]])
+                    room[0] -= len(chunk)
+
+    pumps = [threading.Thread(target=pump, args=(src, fd), daemon=True) for src, fd in ((p.stdout, 1), (p.stderr, 2))]
+    for t in pumps:
+        t.start()
+
+    def forward(signum: int, frame: object) -> None:
+        if signum != signal.SIGINT:
+            try:
+                p.send_signal(signum)
+            except OSError:
+                pass
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        rc = p.wait()
+        for t in pumps:
+            t.join()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    rc = 128 - rc if rc < 0 else rc
+    if rc != 0:
+        text = b"".join(kept).decode(errors="replace")
+        for pattern, line in watch:
+            if re.search(pattern, text):
+                os.write(2, f"podrepro: {line}\n".encode())
+                break
+    return rc
 
 
 def deps_for(cfg: Config, t: Target, report: ArchReport | None, storage: list[Path], paths: Paths,

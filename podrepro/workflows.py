@@ -377,17 +377,14 @@ def reproduce(
     if mode == "shell" and not stdin_is_tty():
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
+    watch: list[tuple[str, str]] = []
     if mode == "run" and not stdout_is_tty() and rem is None:
         from podrepro.fidelity.host import triggers
 
         if triggers(arch, root):  # output podrepro can read: a failure's artefact is named after it
-            from podrepro.fidelity.artefacts import matching, warning
+            from podrepro.fidelity.artefacts import watch_list
 
-            kept: list[bytes] = []
-            rc = process.foreground(argv, keep=kept)
-            if rc != 0 and (hint := warning(arch, matching(arch, b"".join(kept).decode(errors="replace")))):
-                say(hint)
-            return rc
+            watch = watch_list(arch)
     if plannable:
         from podrepro import runplan
 
@@ -396,5 +393,9 @@ def reproduce(
         names = [item.partition("=")[0] for item in cfg["env"]]
         runplan.save(arch_name, argv[:len(argv) - len(command)],
                      runplan.deps_for(cfg, t, report, store_files, paths, ccache_dir), names,
-                     touch=str(Index(paths).stamp(tag)))
+                     touch=str(Index(paths).stamp(tag)), watch=watch)
+    if watch:
+        from podrepro import runplan
+
+        return runplan.run_watched(argv, watch, how="watch")
     process.exec_(argv)

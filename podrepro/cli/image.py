@@ -94,13 +94,28 @@ def _human(n: int) -> str:
     return f"{size:.1f}GB"
 
 
+ConnOpt = Annotated[str | None, typer.Option("--connection", help="The images on this podman system connection's engine instead.")]
+
+
 @image_app.command("ls")
-def ls(json_: JsonOpt = False) -> None:
+def ls(json_: JsonOpt = False, connection: ConnOpt = None) -> None:
     """List podrepro's images: arch, profile, hash, size, created, last used, current or stale."""
     from podrepro.cli.output import echo, emit_json, table, warning
     from podrepro.engine.podman import engine
     from podrepro.images import store
     from podrepro.paths import get_paths
+
+    if connection:
+        from podrepro.remote.connection import check_name
+        from podrepro.remote.session import remote_images
+
+        found = remote_images(check_name(connection))
+        if json_:
+            emit_json(found)
+        else:
+            echo(table(["arch", "size", "created", "tag"],
+                       [(r["arch"], _human(int(r["size"])), str(r["created"])[:16], r["tag"]) for r in found]))
+        return
 
     cfg = _cfg()
     with engine() as eng:
@@ -117,6 +132,7 @@ def ls(json_: JsonOpt = False) -> None:
 def rm(
     refs: Annotated[list[str], typer.Argument(help="Image tags, or architectures (= their current image).")],
     profile: ProfileOpt = None,
+    connection: ConnOpt = None,
 ) -> None:
     """Remove podrepro images (by tag, or the current image of an architecture)."""
     from podrepro.cli.output import echo
@@ -127,6 +143,20 @@ def rm(
 
     cfg = _cfg()
     missing = []
+    if connection:
+        from podrepro.remote.connection import check_name
+        from podrepro.remote.session import remove_remote_image
+
+        for ref in refs:
+            tag = store.resolve_ref(cfg, ref, profile)
+            if remove_remote_image(check_name(connection), tag):
+                echo(f"removed {tag} from {connection}")
+            else:
+                missing.append(tag)
+        if missing:
+            raise PodreproError(f"no such image on {connection}: {', '.join(missing)}",
+                                hint=f"see 'podrepro image ls --connection {connection}'")
+        return
     with engine() as eng:
         for ref in refs:
             tag = store.resolve_ref(cfg, ref, profile)

@@ -162,6 +162,13 @@ class Podman:
             raise EngineError(f"podman load failed: {process.last_line(cp.stderr, '(no output)')}")
 
     # ---- one-off commands (the CLI, through the chokepoint) ------------------------------------
+    def inspect_id_cli(self, ref: str) -> str:
+        """The image's ID (``podman image inspect``: for one question the CLI is cheaper than the service)."""
+        cp = process.run([self.binary, "image", "inspect", "--format", "{{.Id}}", ref], timeout=120)
+        if cp.returncode != 0:
+            raise EngineError(f"podman image inspect {ref} failed: {process.last_line(cp.stderr)}")
+        return cp.stdout.decode().strip()
+
     def image_exists_cli(self, ref: str) -> bool:
         """``podman image exists``: for one question the CLI is cheaper than starting the service."""
         return process.run([self.binary, "image", "exists", ref]).returncode == 0

@@ -102,40 +102,17 @@ def exec_(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> NoRet
         raise _missing(argv) from None
 
 
-def foreground(argv: Sequence[str], *, keep: list[bytes] | None = None, keep_bytes: int = 4 << 20) -> int:
+def foreground(argv: Sequence[str]) -> int:
     """Run argv on this terminal (stdio inherited) and return its exit status, 128+N for a
     signal. While it runs, Ctrl-C and SIGTERM are the child's business (podman passes them into
-    the container); this process waits for the child's own exit instead of dying first.
-
-    ``keep``: the child's stdout and stderr go through pipes, copied to this process's own (fd 1
-    and 2) as they come, and their first ``keep_bytes`` are appended to ``keep`` (for output
-    that is not a terminal: what podrepro reads a failure's cause from)."""
+    the container); this process waits for the child's own exit instead of dying first."""
     import signal
-    import threading
 
     _audit(argv, "foreground")
     try:
-        pipe = subprocess.PIPE if keep is not None else None
-        p: subprocess.Popen[bytes] = subprocess.Popen(list(argv), stdout=pipe, stderr=pipe)
+        p = subprocess.Popen(list(argv))
     except FileNotFoundError:
         raise _missing(argv) from None
-    pumps = []
-    if keep is not None:
-        room = [keep_bytes]
-        lock = threading.Lock()
-
-        def pump(src: IO[bytes], fd: int) -> None:
-            for chunk in iter(lambda: src.read1(65536), b""):  # type: ignore[attr-defined]  # a BufferedReader
-                with contextlib.suppress(OSError):
-                    os.write(fd, chunk)
-                with lock:
-                    if room[0] > 0:
-                        keep.append(chunk[:room[0]])
-                        room[0] -= len(chunk)
-
-        pumps = [threading.Thread(target=pump, args=(src, fd), daemon=True) for src, fd in ((p.stdout, 1), (p.stderr, 2))]
-        for t in pumps:
-            t.start()
 
     def forward(signum: int, frame: object) -> None:
         if signum != signal.SIGINT:  # the terminal sends SIGINT to the child's group itself
@@ -145,8 +122,6 @@ def foreground(argv: Sequence[str], *, keep: list[bytes] | None = None, keep_byt
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         rc = p.wait()
-        for t in pumps:
-            t.join()
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -122,6 +122,18 @@ def hint_for_log(arch: Arch, log: Path) -> str | None:
     return warning(arch, matching(arch, text))
 
 
+def watch_list(arch: Arch) -> list[tuple[str, str]]:
+    """(pattern, line) for each class that applies to ``arch`` and can show in a run's output: what
+    a ``run`` whose output podrepro reads says after a failure (``runplan.run_watched``)."""
+    out = []
+    for a in ARTEFACTS:
+        if a.applies(arch) and a.output is not None:
+            line = warning(arch, [a])
+            assert line is not None
+            out.append(((f"(?i){a.output.pattern}" if a.output.flags & re.I else a.output.pattern), line))
+    return out
+
+
 def warning(arch: Arch, found: Sequence[Artefact]) -> str | None:
     """The one line ``run``/``test`` print after a failed run (None when nothing matched)."""
     if not found:

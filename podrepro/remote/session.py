@@ -196,6 +196,41 @@ class Remote:
             raise EngineError(f"{tag} is not on {self.conn.name} after loading it")
 
 
+def remote_images(name: str, binary: str = "podman") -> list[dict[str, str | int]]:
+    """podrepro's images on that engine: tag, architecture, size, created (newest first)."""
+    import json
+
+    from podrepro.engine import process
+    from podrepro.images.recipe import LABEL, REPO
+
+    cp = process.run([binary, "--connection", name, "images", "--filter", f"reference={REPO}/*", "--format", "json"],
+                     timeout=120)
+    if cp.returncode != 0:
+        raise EngineError(f"podman --connection {name} images failed: {process.last_line(cp.stderr)}")
+    try:
+        found = json.loads(cp.stdout or b"[]")
+    except ValueError:
+        raise EngineError(f"podman --connection {name} images printed no JSON") from None
+    out: list[dict[str, str | int]] = []
+    for img in found if isinstance(found, list) else []:
+        labels = img.get("Labels") or {}
+        for tag in img.get("Names") or []:
+            if str(tag).startswith(f"{REPO}/"):
+                out.append({"tag": str(tag), "arch": str(labels.get(f"{LABEL}.arch", "?")), "size": int(img.get("Size") or 0),
+                            "created": str(img.get("CreatedAt") or "")})
+    return sorted(out, key=lambda r: str(r["created"]), reverse=True)
+
+
+def remove_remote_image(name: str, tag: str, binary: str = "podman") -> bool:
+    """``podman --connection NAME rmi TAG``, for podrepro's own tags only."""
+    from podrepro.engine import process
+    from podrepro.images.recipe import REPO
+
+    if not tag.startswith(f"{REPO}/"):
+        raise PodreproError(f"{tag} is not a podrepro image: not removed", hint=f"podrepro removes only {REPO}/... there")
+    return process.run([binary, "--connection", name, "rmi", tag], timeout=300).returncode == 0
+
+
 def open_remote(name: str) -> Remote:
     from podrepro.remote.connection import lookup
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podrepro.errors import PodreproError, UsageError
 from podrepro.reporting import Confirm, Notify, ReporterFor
 from podrepro.results import Counted
+from podrepro.system import initramfs
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str |
     from podrepro.engine.podman import Podman
     from podrepro.images.target import target
     from podrepro.paths import get_paths
-    from podrepro.system import initramfs, kernel, vm
+    from podrepro.system import kernel, vm
     from podrepro.system.machines import machine_for
 
     arch = lookup(arch_name)
@@ -94,21 +97,13 @@ def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str |
     paths.state.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="podrepro-system-", dir=paths.state) as tmpd:
         tmp = Path(tmpd)
-        name = f"podrepro-system-{secrets.token_hex(4)}"
-        say(f"packing {tag} and the project into the VM's initramfs")
-        cp = eng.create_container(tag, name)
-        try:
-            if cp.returncode != 0:
-                raise PodreproError(f"podman create {tag} failed: {process.last_line(cp.stderr)}")
-            ex = process.run([eng.binary, "export", "-o", str(tmp / "rootfs.tar"), name], timeout=1800)
-            if ex.returncode != 0:
-                raise PodreproError(f"podman export failed: {process.last_line(ex.stderr)}")
-        finally:
-            eng.remove_container(name)
+        image_part, image_size = _image_part(eng, arch.alias, tag, t.recipe.hash12, tmp, say)
         init = vm.init_script(command, str(workdir), guest_env, results, str(root))
         files = initramfs.project_files(root, [".podrepro", ".git", *others])
-        unpacked = initramfs.write(tmp / "initrd.gz", tmp / "rootfs.tar", root, files, init) / 2**20
-        (tmp / "rootfs.tar").unlink()
+        with open(tmp / "initrd.gz", "wb") as out_f:
+            with open(image_part, "rb") as cached:
+                shutil.copyfileobj(cached, out_f, 1 << 20)
+            unpacked = (image_size + initramfs.write_run(out_f, root, files, init)) / 2**20
         size_mib = (tmp / "initrd.gz").stat().st_size / 2**20
         if machine.ram_budget_mib and size_mib + unpacked > machine.ram_budget_mib:
             raise PodreproError(f"the VM's initramfs is {size_mib:.0f} MiB, {unpacked:.0f} MiB unpacked: a {arch.alias} "
@@ -127,6 +122,48 @@ def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str |
         counted = _count(out.exit_status, out.results, root, results, kind, arch.alias, filt, say)
         return SystemRun(out.exit_status, out.seconds, counted.failed, counted.ran)
     return SystemRun(out.exit_status, out.seconds)
+
+
+def _image_part(eng: Any, alias: str, tag: str, hash12: str, tmp: Path, say: Notify) -> tuple[Path, int]:
+    """The image's part of the initramfs (and its size unpacked), made once per image ID
+    (``podman export`` of a container that never starts) and kept beside its kernel."""
+    import json
+
+    from podrepro.engine import process
+    from podrepro.paths import get_paths
+
+    info = eng.inspect_id_cli(tag)
+    d = get_paths().ensure_cache() / "system" / f"{alias}-{hash12}"
+    d.mkdir(parents=True, exist_ok=True)
+    part, meta = d / f"rootfs-{info[:12]}.cpio.gz", d / f"rootfs-{info[:12]}.json"
+    try:
+        if part.is_file():
+            return part, int(json.loads(meta.read_text())["unpacked"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    say(f"packing {tag} for VMs (once per image)")
+    name = f"podrepro-system-{secrets.token_hex(4)}"
+    cp = eng.create_container(tag, name)
+    try:
+        if cp.returncode != 0:
+            raise PodreproError(f"podman create {tag} failed: {process.last_line(cp.stderr)}")
+        ex = process.run([eng.binary, "export", "-o", str(tmp / "rootfs.tar"), name], timeout=1800)
+        if ex.returncode != 0:
+            raise PodreproError(f"podman export failed: {process.last_line(ex.stderr)}")
+    finally:
+        eng.remove_container(name)
+    tmp_part = d / f".{part.name}.{secrets.token_hex(4)}.part"
+    try:
+        with open(tmp_part, "wb") as f:
+            size = initramfs.write_image(f, tmp / "rootfs.tar")
+        for old in d.glob("rootfs-*"):  # an earlier build of this tag
+            old.unlink(missing_ok=True)
+        meta.write_text(json.dumps({"unpacked": size, "image": info}) + "\n")
+        tmp_part.replace(part)
+    finally:
+        tmp_part.unlink(missing_ok=True)
+        (tmp / "rootfs.tar").unlink(missing_ok=True)
+    return part, size
 
 
 def _count(rc: int, data: bytes, root: Path, results: list[str], kind: str, alias: str, filt: str | None,

@@ -109,11 +109,26 @@ def project_files(root: Path, skip: Iterable[str]) -> list[str]:
 
 
 def write(out: Path, rootfs_tar: Path, root: Path, files: Iterable[str], init: str) -> int:
-    """The gzipped initramfs: image, project, then /podrepro-init (later entries win); its
-    size unpacked (about what the VM's memory holds of it)."""
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
+    """The gzipped initramfs in one piece: image, project, then /podrepro-init (later entries
+    win); its size unpacked (about what the VM's memory holds of it)."""
+    with open(out, "wb") as raw:
+        return write_image(raw, rootfs_tar) + write_run(raw, root, files, init)
+
+
+def write_image(raw: IO[bytes], rootfs_tar: Path) -> int:
+    """The image's files as one gzip member (a cpio archive of its own: the kernel unpacks
+    concatenated archives in order), cached per image; its size unpacked."""
+    with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
         w = CpioWriter(gz)
         add_tar(w, rootfs_tar)
+        w.close()
+    return w.size
+
+
+def write_run(raw: IO[bytes], root: Path, files: Iterable[str], init: str) -> int:
+    """This run's part, after the image's: the project and /podrepro-init."""
+    with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
+        w = CpioWriter(gz)
         add_tree(w, root, files)
         w.file("podrepro-init", init.encode(), 0o755)
         w.close()

@@ -203,6 +203,14 @@ def test_tests_run_on_a_second_accounts_podman_over_ssh(peer: Peer) -> None:
                           cwd=proj)
         assert e.returncode == 7, e.stderr
 
+        ls = peer.podrepro("image", "ls", "--connection", peer.name, "--json", cwd=proj)
+        there_tags = {r["tag"]: r["arch"] for r in json.loads(ls.stdout)}
+        base = next(t for t in there_tags if t.startswith("localhost/podrepro/base:amd64-"))
+        assert there_tags[base] == "amd64" and any(t.startswith("localhost/podrepro/generic:mips-") for t in there_tags)
+        rm = peer.podrepro("image", "rm", "--connection", peer.name, base, cwd=proj)
+        assert rm.returncode == 0 and f"removed {base} from {peer.name}" in rm.stdout, rm.stderr
+        assert base not in peer.peer_podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+
         assert peer.peer_podman("ps", "-a", "-q").stdout.strip() == ""
         assert _as(peer.maker, "podman", "ps", "-a", "-q", "--filter", "label=io.podrepro.run").stdout.strip() == ""
     finally:

@@ -113,8 +113,10 @@ def _options(argv: list[str]) -> list[str]:
 
 def test_log_is_substantial(records: list[dict[str, Any]]) -> None:
     hows = {r["how"] for r in records}
-    # exec-plan: runs exec'd from a saved run plan are audited too (and so checked below)
-    assert {"run", "popen", "exec", "exec-plan", "foreground", "api"} <= hows, hows
+    # exec-plan: runs exec'd from a saved run plan are audited too (and so checked below); a
+    # run whose output podrepro reads for qemu-user artefacts is "watch" (from a plan, "watch-plan")
+    assert {"run", "popen", "exec", "foreground", "api"} <= hows, hows
+    assert {"exec-plan", "watch-plan"} & hows, hows
     progs = {_prog(r["argv"]) for r in records}
     assert "podman" in progs and "mmdebstrap" in progs, progs
 

@@ -85,15 +85,3 @@ def test_the_bootstrap_hook_registers_a_private_handler_only_when_asked() -> Non
     assert hook.index("PODREPRO_BINFMT_REGISTER") < hook.index("hostdpkg --configure"), "before any script runs"
     assert bootstrap.BINFMT_REGISTER_ENV == "PODREPRO_BINFMT_REGISTER"
 
-
-def test_foreground_keeps_what_it_passes_on(capfd: pytest.CaptureFixture[str]) -> None:
-    from podrepro.engine import process
-
-    kept: list[bytes] = []
-    rc = process.foreground(["sh", "-c", "echo out; echo err >&2; exit 3"], keep=kept)
-    out, err = capfd.readouterr()
-    assert (rc, out, err) == (3, "out\n", "err\n")  # passed on, each to its own stream
-    assert sorted(b"".join(kept).split()) == [b"err", b"out"]
-    kept = []
-    assert process.foreground(["sh", "-c", "head -c 100000 /dev/zero"], keep=kept, keep_bytes=1000) == 0
-    assert len(b"".join(kept)) == 1000

@@ -138,3 +138,8 @@ def test_the_doctor_reads_the_service() -> None:
     assert root.status == "fail" and "rootless" in root.fix
     assert doctor._service(b"nope").status == "fail"
     assert not doctor.ok([ok, root]) and doctor.ok([ok])
+
+
+def test_only_podrepros_images_are_removed_there() -> None:
+    with pytest.raises(PodreproError, match="not a podrepro image"):
+        session.remove_remote_image("peer", "docker.io/library/debian:bookworm")

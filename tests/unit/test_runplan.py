@@ -291,3 +291,46 @@ def test_the_slow_path_refuses_a_shared_cache_dir(tmp_path: Path) -> None:
         p.ensure_cache()
     cache.chmod(0o700)
     assert p.ensure_cache() == cache
+
+
+def test_a_watched_run_passes_its_output_on_and_names_what_it_shows(capfd: pytest.CaptureFixture[str]) -> None:
+    """A run whose output is not a terminal, where a known qemu-user artefact can show: its
+    output goes on as it comes and, after a failure, the matching line (podrepro.fidelity)."""
+    from podrepro.arches import lookup
+    from podrepro.fidelity.artefacts import watch_list
+
+    watch = watch_list(lookup("arm"))
+    assert any("readdir-cookies" in line for _, line in watch)
+    failing = "echo 'readdir .: Value too large for defined data type'; echo err >&2; exit 1"
+    assert runplan.run_watched(["sh", "-c", failing], watch, how="watch") == 1
+    out, err = capfd.readouterr()
+    assert out == "readdir .: Value too large for defined data type\n"
+    assert err.startswith("err\n") and "podrepro: this failure may be a qemu-user artefact" in err and "readdir-cookies" in err
+    assert runplan.run_watched(["sh", "-c", "echo 'Value too large for defined data type'"], watch, how="watch") == 0
+    assert "podrepro:" not in capfd.readouterr().err  # a run that passed says nothing
+    assert runplan.run_watched(["sh", "-c", "echo fine; exit 3"], watch, how="watch") == 3
+    assert "podrepro:" not in capfd.readouterr().err  # nor one whose output shows no evidence
+    # only the first keep_bytes are read
+    late = "head -c 5000 /dev/zero | tr '\\0' x; echo; echo 'Value too large for defined data type'; exit 1"
+    assert runplan.run_watched(["sh", "-c", late], watch, how="watch", keep_bytes=1000) == 1
+    assert "podrepro:" not in capfd.readouterr().err
+    # the robust-futex class's pattern is case-insensitive in the table: it stays so
+    assert runplan.run_watched(["sh", "-c", "echo 'OWNER DIED'; exit 1"], watch, how="watch") == 1
+    assert "robust-futex" in capfd.readouterr().err
+
+
+def test_a_plan_that_reads_its_output_runs_watched(env: dict[str, str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    runplan.save("arm", ARGV, _deps(tmp_path), (), watch=[("Value too large", "a line")])
+    monkeypatch.setattr(os, "execvp", lambda *a: pytest.fail("exec'd a plan that reads its output"))
+    seen: list[tuple[list[str], object]] = []
+
+    def watched(argv: list[str], watch: object, *, how: str) -> int:
+        seen.append((argv, watch))
+        assert how == "watch-plan"
+        return 5
+
+    monkeypatch.setattr(runplan, "run_watched", watched)
+    with pytest.raises(SystemExit) as e:
+        runplan.try_exec("arm", ["ls"])
+    assert e.value.code == 5 and seen == [([*ARGV, "ls"], [["Value too large", "a line"]])]

@@ -23,7 +23,8 @@ from podrepro.system import command, initramfs, kernel, machines, vm
 
 
 def _read_cpio(data: bytes) -> list[tuple[str, int, bytes]]:
-    """(name, mode, data) of each newc entry, checking magic and 4-byte alignment."""
+    """(name, mode, data) of each newc entry of concatenated archives (as the kernel reads them),
+    checking magic and 4-byte alignment."""
     out: list[tuple[str, int, bytes]] = []
     pos = 0
     while True:
@@ -35,9 +36,10 @@ def _read_cpio(data: bytes) -> list[tuple[str, int, bytes]]:
         body_at = name_at + namesize + (-(110 + namesize) % 4)
         body = data[body_at:body_at + size]
         pos = body_at + size + (-size % 4)
-        if name == initramfs.TRAILER:
-            assert pos == len(data)
+        if name == initramfs.TRAILER and pos == len(data):
             return out
+        if name == initramfs.TRAILER:
+            continue
         out.append((name, mode, body))
 
 
@@ -72,7 +74,8 @@ def test_the_initramfs_holds_image_project_and_init(tmp_path: Path) -> None:
     files = initramfs.project_files(proj, ["build-podrepro-mips", ".podrepro"])
     assert files == ["run.sh", "src/a.c"]
     size = initramfs.write(tmp_path / "i.gz", tmp_path / "rootfs.tar", proj, files, "#!/bin/sh\necho hi\n")
-    raw = gzip.decompress((tmp_path / "i.gz").read_bytes())
+    raw = gzip.decompress((tmp_path / "i.gz").read_bytes())  # two members: the image's, the run's
+    assert raw.count(initramfs.TRAILER.encode()) == 2
     entries = {n: (m, d) for n, m, d in _read_cpio(raw)}
     assert size == len(raw)
     assert entries["bin/sh"] == (stat.S_IFREG | 0o755, b"#!ELF")
@@ -183,3 +186,49 @@ def test_every_machine_names_its_package_and_unknown_arches_are_refused() -> Non
         assert m.kernel_package.startswith("linux-image-") and m.qemu.startswith("qemu-system-") and m.package
     with pytest.raises(UsageError, match="no VM for i386"):
         machines.machine_for(lookup("i386"))
+
+
+def test_the_images_part_is_made_once_per_image_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from podrepro.engine import process
+
+    monkeypatch.setenv("PODREPRO_CACHE_DIR", str(tmp_path / "cache"))
+    exports: list[str] = []
+
+    def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+        assert argv[1] == "export"
+        exports.append(argv[-1])
+        _rootfs_tar(Path(argv[argv.index("-o") + 1]))
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    class Eng:
+        binary = "podman"
+
+        def __init__(self) -> None:
+            self.image_id = "a" * 64
+            self.removed: list[str] = []
+
+        def inspect_id_cli(self, ref: str) -> str:
+            return self.image_id
+
+        def create_container(self, image: str, name: str) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.CompletedProcess([], 0, b"", b"")
+
+        def remove_container(self, name: str) -> bool:
+            self.removed.append(name)
+            return True
+
+    monkeypatch.setattr(process, "run", run)
+    eng = Eng()
+    (tmp_path / "t").mkdir()
+    one, size = command._image_part(eng, "arm", "localhost/podrepro/base:arm-0123456789ab", "0123456789ab",
+                                    tmp_path / "t", lambda line: None)
+    again, size2 = command._image_part(eng, "arm", "localhost/podrepro/base:arm-0123456789ab", "0123456789ab",
+                                       tmp_path / "t", lambda line: None)
+    assert (one, size) == (again, size2) and len(exports) == 1 and size > 0
+    eng.image_id = "b" * 64  # rebuilt under the same tag: made again, the old part gone
+    new, _ = command._image_part(eng, "arm", "localhost/podrepro/base:arm-0123456789ab", "0123456789ab",
+                                 tmp_path / "t", lambda line: None)
+    assert new != one and not one.exists() and len(exports) == 2
+    assert len(eng.removed) == 2 and list((tmp_path / "t").iterdir()) == []  # containers and exports gone
