@@ -34,7 +34,7 @@ from podrepro.reporting import Confirm, Notify
 # options of test/run a bundle does not carry: another tree, several runs or architectures, or
 # what widens the container's view of the host (a replay is someone else's tree)
 REFUSED = ("--src", "--repeat", "--until-fail", "--jobs", "-j", "--junit", "--json", "--strace",
-           "--host-network", "--writable-git")
+           "--host-network", "--writable-git", "--connection")
 VALUED = {"--profile": "profile", "-p": "profile", "--suite": "suite", "--cpu": "cpu", "--filter": "filter",
           "-f": "filter", "--timeout-multiplier": "timeout_multiplier", "--image": "image", "--mirror": "mirror",
           "--env": "env", "-e": "env"}
@@ -60,6 +60,11 @@ def scan(args: Sequence[str]) -> dict[str, Any]:
                 raise UsageError(f"{name} needs a value")
             key = VALUED[name]
             found[key] = [*found["env"], v] if key == "env" else v
+    if "timeout_multiplier" in found:
+        try:
+            found["timeout_multiplier"] = float(found["timeout_multiplier"])
+        except ValueError:
+            raise UsageError(f"--timeout-multiplier {found['timeout_multiplier']!r}: not a number") from None
     return found
 
 

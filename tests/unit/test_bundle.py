@@ -153,7 +153,8 @@ def test_links_inside_the_tree_and_modes_survive(tmp_path: Path) -> None:
 def test_scan_records_what_a_bundle_needs_and_refuses_what_it_cannot_carry() -> None:
     got = command.scan(["-f", "wire", "--cpu=cortex-a7", "-e", "A=1", "--env", "TOKEN", "--core", "--", "-e", "X"])
     assert (got["filter"], got["cpu"], got["env"], got["core"]) == ("wire", "cortex-a7", ["A=1", "TOKEN"], True)
-    for bad in ("--src", "--repeat", "--host-network", "--writable-git", "--junit", "--strace"):
+    assert command.scan(["--timeout-multiplier", "2.5"])["timeout_multiplier"] == 2.5
+    for bad in ("--src", "--repeat", "--host-network", "--writable-git", "--junit", "--strace", "--connection"):
         with pytest.raises(UsageError, match=f"{bad} cannot be bundled"):
             command.scan([bad, "x"])
     with pytest.raises(UsageError, match="needs a value"):
@@ -170,8 +171,9 @@ def test_a_replay_drops_what_widens_the_container_unless_the_replayer_asks() -> 
     assert any("TOKEN" in n and "replay -e TOKEN" in n for n in notes) and any("--network" in n for n in notes)
     out, notes = command.replay_args(args, TAG, network=True, env=["TOKEN"])
     assert out == ["--network", "-e", "TOKEN", "-e", "A=1", "--filter", "wire", "--", "--network"] and notes == []
-    with pytest.raises(PodreproError, match="--host-network"):
-        command.replay_args(["--host-network"], TAG, network=True, env=[])
+    for refused in ("--host-network", "--connection"):  # a bundle never picks the replayer's engines either
+        with pytest.raises(PodreproError, match=refused):
+            command.replay_args([refused, "x"], TAG, network=True, env=[])
     with pytest.raises(PodreproError, match="another image"):
         command.replay_args(["--image", "localhost/podrepro/generic:arm-ffffffffffff"], TAG, network=False, env=[])
     assert command.replay_args(["--image", TAG], TAG, network=False, env=[])[0] == ["--image", TAG]
