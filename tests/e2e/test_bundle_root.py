@@ -38,13 +38,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordsize"
 class Account:
     pw: pwd.struct_passwd
     store: Path | None   # a podman store, cache and state of its own (None: the user's own)
+    audit: str | None = None  # its own audit log (the suite's is another account's file)
 
     def env(self, **extra: str) -> list[str]:
         python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
         e = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": self.pw.pw_dir,
              "USER": self.pw.pw_name, "LOGNAME": self.pw.pw_name, "LANG": "C.UTF-8",
              "XDG_RUNTIME_DIR": f"/run/user/{self.pw.pw_uid}", "PODREPRO_PROGRESS": "plain",
-             "PODREPRO_AUDIT_LOG": os.environ.get("PODREPRO_AUDIT_LOG", "")}
+             "PODREPRO_AUDIT_LOG": self.audit if self.audit is not None else os.environ.get("PODREPRO_AUDIT_LOG", "")}
         if self.store is not None:
             s = self.store
             e |= {"XDG_DATA_HOME": f"{s}/data", "XDG_CONFIG_HOME": f"{s}/config", "XDG_RUNTIME_DIR": f"{s}/run",
@@ -99,11 +100,17 @@ def peer(work: Path) -> Iterator[Account]:
         shutil.copy(f, store / "config" / "containers" / f.name)
     (store / "data").mkdir()
     (store / "run").mkdir(mode=0o700)
+    audit = store / "audit.log"  # its commands are audited too: appended to the suite's log at the end
+    audit.touch()
     subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(store)], check=True)
-    acc = Account(pw, store)
+    acc = Account(pw, store, str(audit) if os.environ.get("PODREPRO_AUDIT_LOG") else None)
     try:
         yield acc
     finally:
+        suite_log = os.environ.get("PODREPRO_AUDIT_LOG")
+        if suite_log and audit.is_file():
+            with open(suite_log, "a", encoding="utf-8") as log_f:
+                log_f.write(audit.read_text())
         acc.run("podman", "system", "reset", "--force", cwd=Path("/"))
         pause = store / "run" / "libpod" / "tmp" / "pause.pid"  # this store's own pause process
         with contextlib.suppress(OSError, ValueError):
