@@ -207,9 +207,9 @@ def bundle(arch_name: str, mode: str, args: Sequence[str], *, out: Path | None, 
         if opts["core"] or cfg["core"]:
             cdir = root / ".podrepro" / "cores" / arch.alias
             cores = [p for p in sorted(cdir.glob("*")) if p.is_file() and p.stat().st_mtime >= started - 1]
-        eng = Podman()
-        info = eng.inspect(tag) if eng.image_exists_cli(tag) else None
-        if with_image and info is None:
+        eng = Podman()  # CLI calls only: no API service to stop
+        image_id = eng.inspect_id_cli(tag) if eng.image_exists_cli(tag) else None
+        if with_image and image_id is None:
             raise PodreproError(f"the run left no image {tag} to bundle", hint="see its output above; or --no-image")
         if with_image:
             say(f"saving {tag} as an OCI archive")
@@ -225,13 +225,13 @@ def bundle(arch_name: str, mode: str, args: Sequence[str], *, out: Path | None, 
             "filter": opts.get("filter"), "cpu": cfg["cpu"] or None, "timeout_multiplier": float(cfg["timeout_multiplier"]),
             "profile": t.profile.name,
             "env": {"literal": literal, "passed_through": passed},
-            "image": {"tag": tag, "id": mf.normal_id(info.id) if info else None,
+            "image": {"tag": tag, "id": mf.normal_id(image_id) if image_id else None,
                       "archive": mf.IMAGE if with_image else None,
                       "recipe": t.recipe.data if not opts.get("image") else None},
             "source": {"commit": snap.commit, "subdir": snap.subdir, "name": snap.top.name,
                        "diff": mf.DIFF if snap.diff else None, "tree": mf.TREE if with_tree else None,
                        "files": len(snap.files)},
-            "host": mf.host_facts(interp, flags, info.id if info else None),
+            "host": mf.host_facts(interp, flags, image_id),
             "result": {**outcome.to_json(), "seconds": round(seconds, 1), "log": mf.LOG,
                        "cores": [mf.CORES + p.name for p in cores]},
         }
@@ -317,9 +317,8 @@ def replay(path: Path, *, into: Path | None, repo: Path | None, bundled_tree: bo
         from podrepro.engine.podman import Podman
 
         here_id = None
-        with contextlib.suppress(PodreproError):
-            info = Podman().inspect(tag)
-            here_id = info.id if info else None
+        with contextlib.suppress(PodreproError):  # the CLI: no API service left behind
+            here_id = Podman().inspect_id_cli(tag)
         facts = mf.differing_facts(m["host"], mf.host_facts(interp, flags, here_id))
         return Replayed(verdict, why, facts, tree, log, then, now, tuple(notes))
 

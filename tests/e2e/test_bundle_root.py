@@ -204,3 +204,6 @@ def test_a_bundle_replays_as_another_user_and_a_fix_is_not_reproduced(work: Path
     assert "replay: not reproduced: it passes here (exit 0, 3 tests ran, all passed)" in f.stdout, f.stdout
     assert "replaying in" in f.stderr and "as it is" in f.stderr
     assert peer.containers() == [] and set(maker.containers()) == before
+    for acc in (maker, peer):  # nor a private podman API service (podrepro-svc-*) of either account
+        left = subprocess.run(["pgrep", "-u", acc.pw.pw_name, "-af", "podrepro-svc-"], capture_output=True, text=True)
+        assert left.stdout == "", f"left running as {acc.pw.pw_name}: {left.stdout}"
