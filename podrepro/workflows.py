@@ -87,6 +87,12 @@ def check_binfmt(arch: Arch, confirm: Confirm | None) -> ArchReport | None:
     return ensure_handler(arch, confirm=confirm if stdin_is_tty() else None)
 
 
+def gate_binfmt(cfg: Config, arch: Arch, confirm: Confirm | None) -> None:
+    """``check_binfmt`` when the host's handler is what runs ``arch`` (not a private one)."""
+    if binfmt_mode_for(cfg, arch) == "host":
+        check_binfmt(arch, confirm)
+
+
 def binfmt_mode_for(cfg: Config, arch: Arch) -> str:
     """"host" (the host's binfmt handler runs ``arch``) or "private" (each container, build step
     and bootstrap registers qemu in its own binfmt_misc): the ``binfmt_mode`` setting, with
@@ -157,7 +163,7 @@ def reproduce(
 
     ``save_plan`` (``run ARCH -- CMD`` with no options): save the argv as a run plan when every
     input it came from can be fingerprinted (see ``runplan``)."""
-    from podrepro import config, privbinfmt, runner, testrun
+    from podrepro import config, privbinfmt, runner, runplan, testrun
     from podrepro.engine import process, storage
     from podrepro.engine.podman import Podman
 
@@ -378,16 +384,11 @@ def reproduce(
         # no TTY: still a shell, reading commands from stdin
         argv = [a for a in argv if a != "-t"]
     watch: list[tuple[str, str]] = []
-    if mode == "run" and not stdout_is_tty() and rem is None:
-        from podrepro.fidelity.host import triggers
+    if mode == "run" and not stdout_is_tty() and rem is None:  # output podrepro can read
+        from podrepro.fidelity.host import watch_for
 
-        if triggers(arch, root):  # output podrepro can read: a failure's artefact is named after it
-            from podrepro.fidelity.artefacts import watch_list
-
-            watch = watch_list(arch)
+        watch = watch_for(arch, root)
     if plannable:
-        from podrepro import runplan
-
         store = storage.storage_files()
         store_files = [store[0], *store[1]] if store else []
         names = [item.partition("=")[0] for item in cfg["env"]]
@@ -395,7 +396,5 @@ def reproduce(
                      runplan.deps_for(cfg, t, report, store_files, paths, ccache_dir), names,
                      touch=str(Index(paths).stamp(tag)), watch=watch)
     if watch:
-        from podrepro import runplan
-
         return runplan.run_watched(argv, watch, how="watch")
     process.exec_(argv)

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         Says "reproduced" (the same failing tests, or exit status), "different" (what differs) or
         "not reproduced", with the host facts that differ side by side. Exits 0 when reproduced,
         1 otherwise."""
-        from podrepro.bundle.command import replay as run_replay
+        from podrepro.bundle.replay import replay as run_replay
         from podrepro.cli.output import confirm, echo, emit_json, info, printable, table
 
         r = run_replay(file, into=into, repo=repo, bundled_tree=bundled_tree, network=network, env=env or [],

@@ -48,3 +48,11 @@ def triggers(arch: Arch, project_root: Path, mountinfo: str | None = None) -> li
             why = f"every {arch.alias} run under qemu-user"
         out.append((a, why))
     return out
+
+
+def watch_for(arch: Arch, project_root: Path) -> list[tuple[str, str]]:
+    """What a ``run`` whose output podrepro reads looks for (``runplan.run_watched``): the
+    classes' (pattern, line) pairs when this host's setup can trigger one for ``arch``, else none."""
+    from podrepro.fidelity.artefacts import watch_list
+
+    return watch_list(arch) if triggers(arch, project_root) else []

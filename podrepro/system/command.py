@@ -62,8 +62,7 @@ def run_system(mode: str, arch_name: str, args: Sequence[str], *, profile: str |
     tag = t.recipe.tag
     eng = Podman()
     if not eng.image_exists_cli(tag):
-        if workflows.binfmt_mode_for(cfg, arch) == "host":
-            workflows.check_binfmt(arch, confirm)
+        workflows.gate_binfmt(cfg, arch, confirm)
         with eng:
             workflows.ensure_image(cfg, eng, t, progress=progress)
     vmlinuz = kernel.ensure(arch, machine, tag, t.recipe.hash12, binary=eng.binary, say=say)

@@ -20,7 +20,8 @@ LEAVES = frozenset({"podrepro", "podrepro.errors", "podrepro.paths", "podrepro.a
 # layer -> the layers it may import
 # workflows that live beside their domain package (what ``podrepro debug`` composes)
 WORKFLOW_MODULES = frozenset({"podrepro.debug.command", "podrepro.triage.command", "podrepro.matrix.command", "podrepro.bisect.command",
-                              "podrepro.bundle.command", "podrepro.system.command"})
+                              "podrepro.bundle.command", "podrepro.bundle.replay",
+                              "podrepro.system.command"})
 ALLOWED: dict[str, frozenset[str]] = {
     "main": frozenset({"main", "cli", "workflows", "domain", "engine", "leaf"}),
     "cli": frozenset({"cli", "workflows", "domain", "engine", "leaf"}),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from podrepro.bundle import command, manifest, snapshot
+from podrepro.bundle import command, manifest, replay, snapshot
 from podrepro.errors import PodreproError, UsageError
 from podrepro.images.recipe import LABEL, canonical_json, content_hash
 
@@ -166,17 +166,17 @@ TAG = "localhost/podrepro/generic:arm-0123456789ab"
 
 def test_a_replay_drops_what_widens_the_container_unless_the_replayer_asks() -> None:
     args = ["--network", "-e", "TOKEN", "-e", "A=1", "--filter", "wire", "--", "--network"]
-    out, notes = command.replay_args(args, TAG, network=False, env=[])
+    out, notes = replay.replay_args(args, TAG, network=False, env=[])
     assert out == ["-e", "A=1", "--filter", "wire", "--", "--network"]
     assert any("TOKEN" in n and "replay -e TOKEN" in n for n in notes) and any("--network" in n for n in notes)
-    out, notes = command.replay_args(args, TAG, network=True, env=["TOKEN"])
+    out, notes = replay.replay_args(args, TAG, network=True, env=["TOKEN"])
     assert out == ["--network", "-e", "TOKEN", "-e", "A=1", "--filter", "wire", "--", "--network"] and notes == []
     for refused in ("--host-network", "--connection"):  # a bundle never picks the replayer's engines either
         with pytest.raises(PodreproError, match=refused):
-            command.replay_args([refused, "x"], TAG, network=True, env=[])
+            replay.replay_args([refused, "x"], TAG, network=True, env=[])
     with pytest.raises(PodreproError, match="another image"):
-        command.replay_args(["--image", "localhost/podrepro/generic:arm-ffffffffffff"], TAG, network=False, env=[])
-    assert command.replay_args(["--image", TAG], TAG, network=False, env=[])[0] == ["--image", TAG]
+        replay.replay_args(["--image", "localhost/podrepro/generic:arm-ffffffffffff"], TAG, network=False, env=[])
+    assert replay.replay_args(["--image", TAG], TAG, network=False, env=[])[0] == ["--image", TAG]
 
 
 @pytest.mark.parametrize(("mode", "then", "now", "verdict"), [
