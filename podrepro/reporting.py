@@ -20,6 +20,10 @@ class Reporter(Protocol):
     def step(self, stage: str, detail: str = "") -> None:
         """A stage of a long operation begins (``detail``: what it works on)."""
 
+    def status(self, detail: str) -> None:
+        """Where the current stage is now (``configuring 37/95: ca-certificates``): a live
+        line may show each one, a log only some."""
+
     def done(self, message: str) -> None:
         """The operation ended; ``message`` says how."""
 
@@ -38,6 +42,9 @@ class Silent:
     """A Reporter that shows nothing."""
 
     def step(self, stage: str, detail: str = "") -> None:
+        pass
+
+    def status(self, detail: str) -> None:
         pass
 
     def done(self, message: str) -> None:

@@ -11,6 +11,9 @@
 #   2. the distro's arm handler disabled: `scripts/setup-host.sh --demo` must show and perform
 #      the one-time registration, then `podrepro test arm` (no separate build) must reproduce the
 #      example's bug; exit 0;
+#   2b. the README's second command (`cd ~/src/yourproject && podrepro test arm`) in a copy of
+#      the example without its podrepro.toml: a CMake project with no configuration; ctest's exit 8
+#      with the two failures;
 #   3. the handlers restored, then `sudo scripts/test-all.sh` from the same clone, with what the
 #      demo left in it (build-podrepro-arm/).
 # Environment: PODREPRO_NEWCOMER (default podrepro-newcomer), PODREPRO_SKIP_SUITE=1 (stop after 2).
@@ -103,6 +106,25 @@ grep -q "building first" "$NEW_HOME/demo.log" || fail "podrepro test did not bui
     || fail "the demo must say once how to get podrepro on PATH"
 [ -d "$CLONE/examples/wordsize/build-podrepro-arm" ] || fail "the demo left no build tree (nothing was built?)"
 
+stage "2b. the README's second command, in a CMake project with no podrepro configuration"
+# the command as the README's Quick start writes it (its second command line), run in a login
+# shell as a newcomer would after the demo's PATH advice (~/.profile puts ~/.local/bin on PATH)
+second=$(awk '/^## Quick start/{q=1} q && /^    /{n++; if (n == 2) {sub(/^ +/, ""); sub(/ +#.*$/, ""); print; exit}}' \
+    "$CLONE/README.md")
+case "$second" in "cd ~/src/yourproject && podrepro test arm") ;; *) fail "the Quick start's second command is now: $second";; esac
+as_newcomer mkdir -p "$NEW_HOME/src"
+as_newcomer cp -r "$CLONE/examples/wordsize" "$NEW_HOME/src/yourproject"
+as_newcomer rm -rf "$NEW_HOME/src/yourproject/podrepro.toml" "$NEW_HOME/src/yourproject/build-podrepro-arm"
+set +e
+as_newcomer bash -lc "$second" > "$NEW_HOME/second.log" 2>&1
+rc=$?
+set -e
+cat "$NEW_HOME/second.log"
+# ctest's exit code for failed tests (podrepro passes it on): the bug the example carries
+[ "$rc" -eq 8 ] || fail "'$second' exited $rc (expected ctest's 8: the example's tests fail on arm)"
+grep -q "3 tests ran on arm, 2 failed: checksum, y2038" "$NEW_HOME/second.log" \
+    || fail "'$second' did not reproduce the example's two failures"
+
 stage "handlers back as they were"
 restore_handlers
 echo "$NEW_USER ALL=(ALL) NOPASSWD:ALL" > "$SUDOERS"
@@ -114,7 +136,7 @@ if [ "${PODREPRO_SKIP_SUITE:-0}" = "1" ]; then
     stage "suite skipped (PODREPRO_SKIP_SUITE=1)"
     exit 0
 fi
-stage "3. the README's second command in the same clone: sudo scripts/test-all.sh"
+stage "3. the README's test command (Development) in the same clone: sudo scripts/test-all.sh"
 as_newcomer env CI="${CI:-}" PODREPRO_SKIP_VM="${PODREPRO_SKIP_VM:-}" PODREPRO_PYTEST_ARGS="${PODREPRO_PYTEST_ARGS:-}" \
     bash -c "cd '$CLONE' && sudo --preserve-env=CI,PODREPRO_SKIP_VM,PODREPRO_PYTEST_ARGS scripts/test-all.sh"
 rm -f "$SUDOERS"

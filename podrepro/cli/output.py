@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -77,7 +78,12 @@ def confirm(question: str) -> bool:
 
 class Progress:
     """The CLI's ``reporting.Reporter``: stage + elapsed time on stderr. A TTY gets one live line;
-    anything else gets timestamped lines. Warnings and ``-v`` output go to stderr in every mode."""
+    anything else gets timestamped lines. Warnings and ``-v`` output go to stderr in every mode.
+    A stage's status (``configuring 37/95: ca-certificates``) replaces its detail on the live
+    line; in a log it is a line of its own, at most one every PLAIN_EVERY seconds, plus each
+    status that starts a new kind of work (its text before the first digit changes)."""
+
+    PLAIN_EVERY = 10.0
 
     def __init__(self, mode: str = "auto", stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -85,6 +91,9 @@ class Progress:
         self.quiet = mode == "none"
         self.t0 = time.monotonic()
         self.stage = ""
+        self._stage_name = ""
+        self._last_plain = -1e9
+        self._last_kind = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,24 +102,47 @@ class Progress:
         return f"{s // 60:02d}:{s % 60:02d}"
 
     def step(self, stage: str, detail: str = "") -> None:
-        self.stage = f"{stage}: {detail}" if detail else stage
+        self._stage_name = stage
+        self._last_kind = ""
+        self._show(f"{stage}: {detail}" if detail else stage)
+
+    def status(self, detail: str) -> None:
+        text = f"{self._stage_name}: {detail}" if self._stage_name else detail
+        if self.live or self.quiet:
+            self._show(text)
+            return
+        kind = re.split(r"\d", detail, maxsplit=1)[0]
+        now = time.monotonic()
+        if kind != self._last_kind or now - self._last_plain >= self.PLAIN_EVERY:
+            self._last_kind = kind
+            self._show(text)
+
+    def _show(self, text: str) -> None:
+        self.stage = text
         if self.quiet:
             return
         if self.live:
-            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
-            self.stream.flush()
+            self._redraw()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._tick, daemon=True)
                 self._thread.start()
         else:
+            self._last_plain = time.monotonic()
             ts = time.strftime("%H:%M:%S")
             self.stream.write(f"{ts} [{self._elapsed()}] {self.stage}\n")
             self.stream.flush()
 
+    def _redraw(self) -> None:
+        import shutil
+
+        # cut to the terminal's width: a wrapped line would not be erased by the next redraw
+        line = f"[{self._elapsed()}] {self.stage}"[: max(20, shutil.get_terminal_size().columns - 1)]
+        self.stream.write(f"\r\x1b[K{line}")
+        self.stream.flush()
+
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
-            self.stream.write(f"\r\x1b[K[{self._elapsed()}] {self.stage}")
-            self.stream.flush()
+            self._redraw()
 
     def done(self, message: str) -> None:
         self._stop.set()

@@ -32,18 +32,23 @@ class Children:
             self._groups.add(p.pid)
         return p
 
-    def run_logged(self, argv: list[str], log: Path, echo: Callable[[bytes], None] | None = None) -> int:
+    def run_logged(self, argv: list[str], log: Path, echo: Callable[[bytes], None] | None = None,
+                   watch: Callable[[bytes], None] | None = None) -> int:
         """Run ``argv`` to its end with its output appended to ``log`` (and each line passed to
-        ``echo`` too, when given: ``-v``); its exit status."""
+        ``echo`` too, when given: ``-v``; and to ``watch``, which draws progress from it); its
+        exit status."""
         with open(log, "ab") as lf:
             lf.write(f"$ {' '.join(argv)}\n".encode())
             lf.flush()
-            if echo is not None:
+            if echo is not None or watch is not None:
                 p = self.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 assert p.stdout is not None
                 for line in p.stdout:
                     lf.write(line)
-                    echo(line)
+                    if echo is not None:
+                        echo(line)
+                    if watch is not None:
+                        watch(line)
             else:
                 p = self.spawn(argv, stdout=lf, stderr=lf)
             rc = p.wait()

@@ -10,12 +10,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.podman import remove_tree
 from podrepro.errors import EngineError, PodreproError, UsageError
+from podrepro.images.progress import BootstrapProgress
 from podrepro.images.recipe import BaseSource, Recipe
 from podrepro.images.seed import hook_seeded, open_seed
 
@@ -80,7 +81,6 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                                        include=tuple(recipe.data.get("include", ())), debs_cache=debs,
                                        installer=str(recipe.data.get("installer", "chroot")))
         argv = bootstrap.mmdebstrap_argv(spec)
-        err_sink: Any = subprocess.PIPE if b.verbose else lf
         # its own process group: on interruption the whole mmdebstrap tree (its unshared child
         # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
         # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
@@ -115,8 +115,10 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                 env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
             # cwd: a dir of ours, never the project: mmdebstrap reads a mirror argument that names an
             # existing file as a sources.list, and a repository could hold one ("http:/evil")
+            # its messages are read here: into the log, to the reporter's status line (what it is
+            # doing: "configuring 37/95: ca-certificates"), and with -v to the user as they are
             mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL, cwd=str(mmtmp),
-                                  stdout=subprocess.PIPE, stderr=err_sink, start_new_session=True, env=env)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
         except BaseException:
             if stream is not None:
                 stream.finish()
@@ -128,10 +130,15 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             assert mm.stdout is not None
             im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
-            if b.verbose and mm.stderr is not None:
-                for line in mm.stderr:
-                    lf.write(line)
+            assert mm.stderr is not None
+            progress = BootstrapProgress()
+            for line in mm.stderr:
+                lf.write(line)
+                if b.verbose:
                     b.reporter.output(line)
+                status = progress.feed(line.decode(errors="replace"))
+                if status is not None:
+                    b.reporter.status(status)
             try:
                 rc_mm = mm.wait()
                 rc_im = im.wait()

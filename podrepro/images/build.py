@@ -22,6 +22,7 @@ from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import EngineError, Interrupted, PodreproError
 from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
+from podrepro.images.progress import LayerProgress
 from podrepro.images.recipe import (
     CROSS_CONTAINERFILE,
     LABEL,
@@ -85,6 +86,17 @@ class Builder:
     def echo(self) -> Callable[[bytes], None] | None:
         """With -v, a build's own output goes to the reporter too."""
         return self.reporter.output if self.verbose else None
+
+    def _watch_layer(self) -> Callable[[bytes], None]:
+        """A layer build's output lines to the reporter's status (podrepro.images.progress)."""
+        progress = LayerProgress()
+
+        def watch(line: bytes) -> None:
+            status = progress.feed(line.decode(errors="replace"))
+            if status is not None:
+                self.reporter.status(status)
+
+        return watch
 
     # -- locking -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -208,7 +220,7 @@ class Builder:
         try:
             what = f"cross toolchain for {recipe.target.alias}, {recipe.profile}" if recipe.target else recipe.profile
             self.reporter.step("layer", f"{what} on {base.tag}")
-            rc = self.children.run_logged(argv, log, self.echo)
+            rc = self.children.run_logged(argv, log, self.echo, watch=self._watch_layer())
             if rc != 0:
                 text = log.read_text(errors="replace")[-4000:]
                 if bootstrap.NO_SPACE.search(text):

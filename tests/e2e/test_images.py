@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -503,6 +504,11 @@ def test_a_profile_package_change_installs_through_the_host_dpkg_path(tmp_path: 
         log = Path(out["log"]).read_text(errors="replace")
         assert "seeded from an earlier base" in log, log[-3000:]
         assert "packages with the host's dpkg" in log, log[-3000:]
+        # the progress said what the bootstrap was doing (plain lines: stderr is not a terminal)
+        m = re.search(r"bootstrap: unpacking (\d+) packages with the host's dpkg\n", r.stderr)
+        assert m is not None, r.stderr
+        assert f"bootstrap: configuring {m[1]} packages (maintainer scripts emulated)\n" in r.stderr, r.stderr
+        assert "bootstrap: writing the root filesystem into the image\n" in r.stderr, r.stderr
         # as the container's root (apt-get check takes dpkg's lock)
         check = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
                        "sh", "-c", "dpkg --audit && apt-get check -qq && dpkg-query -W -f '${db:Status-Abbrev}${Package}\\n'")

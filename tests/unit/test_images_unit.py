@@ -280,6 +280,9 @@ class _Recorder:
     def step(self, stage: str, detail: str = "") -> None:
         self.lines.append(f"step {stage}: {detail}")
 
+    def status(self, detail: str) -> None:
+        self.lines.append(f"status {detail}")
+
     def done(self, message: str) -> None:
         self.lines.append(f"done {message}")
 
