@@ -45,8 +45,10 @@ default_profile = "meson"
 extends = "generic"
 packages = ["meson"]                 # packages need `podrepro trust` once (and after every edit)
 build = ["sh", "-c", '[ -f "$1/build.ninja" ] || meson setup "$1"; meson compile -C "$1"', "build", "{build_dir}"]
-test = ["meson", "test", "-C", "{build_dir}", "--print-errorlogs"]
+# meson's per-test timeouts (30 s unless meson.build says) times podrepro's multiplier for emulation
+test = ["meson", "test", "-C", "{build_dir}", "--print-errorlogs", "--timeout-multiplier", "{timeout_multiplier}"]
 results = "junit:{build_dir}/meson-logs/testlog.junit.xml"
+# --filter NAME is appended: meson test runs the tests of that name
 # cross builds: meson setup --cross-file {meson_cross_file}
 cross_build = ["sh", "-c", '[ -f "$1/build.ninja" ] || meson setup --cross-file "$2" "$1"; meson compile -C "$1"', "build", "{build_dir}", "{meson_cross_file}"]
 """,
@@ -60,6 +62,7 @@ packages = ["autoconf", "automake", "libtool", "pkg-config"]   # need `podrepro 
 build = ["sh", "-c", '[ -f Makefile ] || { [ -x ./configure ] || autoreconf -fi; ./configure; }; make -j"$1"', "build", "{jobs}"]
 test = ["make", "check"]
 filter_option = "TESTS="             # --filter PATTERN becomes TESTS=PATTERN (one argument)
+results = "automake:test-suite.log"  # automake's parallel harness: how podrepro counts what ran
 # cross builds: ./configure --host=$PODREPRO_HOST_TRIPLET
 cross_build = ["sh", "-c", '[ -f Makefile ] || { [ -x ./configure ] || autoreconf -fi; ./configure --host="$2"; }; make -j"$1"', "build", "{jobs}", "{host_triplet}"]
 """,

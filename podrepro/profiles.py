@@ -197,9 +197,12 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
                 raise UsageError(f"profile {name!r}: {key} must be {' or '.join(map(repr, choices))}, "
                                  f"not {body[key]!r}")
             changes[key] = body[key]
-    if "test" in body and "results" not in body:
-        # the inherited results file belongs to the inherited test command
-        changes["results"] = None
+    if "test" in body:
+        # the inherited results file, filter and timeout options belong to the inherited test
+        # command (generic's are ctest's: `make check -R x --timeout 240` fails)
+        for k in ("results", "filter_option", "timeout_option"):
+            if k not in body:
+                changes[k] = None
     if changes.get("results") is not None:
         from podrepro import results
 

@@ -8,6 +8,9 @@ project root, placeholders allowed):
   those with a ``<failure>``/``<error>`` (or ctest's ``status="fail"``) as failed.
 - ``jsc-json:PATH`` — run-javascriptcore-tests' ``--json-output``: the file must exist after the
   run; its ``*Failures`` lists name the failed tests.
+- ``automake:PATH`` — the ``test-suite.log`` of automake's parallel test harness (``make check``):
+  its ``# TOTAL:`` less ``# SKIP:`` ran; its ``FAIL:``/``XPASS:``/``ERROR:`` sections name the
+  failed tests. (A recursive build has one per directory: name the one whose tests matter.)
 
 podrepro removes the file before the run, so a result left from an earlier run never counts.
 """
@@ -15,13 +18,14 @@ podrepro removes the file before the run, so a result left from an earlier run n
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from podrepro.errors import UsageError
 
-KINDS = ("junit", "jsc-json")
+KINDS = ("junit", "jsc-json", "automake")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ def count(kind: str, path: Path) -> Counted:
         return Counted(ran=0, found=False)
     if kind == "junit":
         return _junit(path)
+    if kind == "automake":
+        return _automake(path)
     return _jsc(path)
 
 
@@ -85,3 +91,24 @@ def _jsc(path: Path) -> Counted:
         elif key.startswith("all") and key.endswith("Passed") and value is False:
             failed.append(key[3:-len("Passed")])
     return Counted(ran=None, failed=tuple(failed))
+
+
+_AM_COUNT = re.compile(r"^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):\s+(\d+)\s*$", re.MULTILINE)
+_AM_FAILED = re.compile(r"(FAIL|XPASS|ERROR): (\S.*)")
+
+
+def _automake(path: Path) -> Counted:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return Counted(ran=0, found=False)
+    numbers = {k: int(v) for k, v in _AM_COUNT.findall(text)}
+    if "TOTAL" not in numbers:
+        return Counted(ran=0, found=False)
+    lines = text.splitlines()
+    # a failed test's section: "FAIL: NAME" underlined with "="
+    failed = [m[2] for i, line in enumerate(lines[:-1])
+              if (m := _AM_FAILED.fullmatch(line)) and lines[i + 1] and set(lines[i + 1]) == {"="}]
+    expected = sum(numbers.get(k, 0) for k in ("FAIL", "XPASS", "ERROR"))
+    failed += ["?"] * (expected - len(failed))
+    return Counted(ran=numbers["TOTAL"] - numbers.get("SKIP", 0), failed=tuple(failed[:max(expected, 0)]))

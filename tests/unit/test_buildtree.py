@@ -123,6 +123,50 @@ def test_jsc_json(tmp_path: Path) -> None:
     assert results.count("jsc-json", f).ran == 0
 
 
+# automake 1.16's test-suite.log after `make check` of tests/e2e/test_init_templates.py's project on arm
+AUTOMAKE_LOG = """\
+=========================================
+   ws 1.0: ./test-suite.log
+=========================================
+
+# TOTAL: 3
+# PASS:  1
+# SKIP:  1
+# XFAIL: 0
+# FAIL:  1
+# XPASS: 0
+# ERROR: 0
+
+.. contents:: :depth: 2
+
+SKIP: later
+===========
+
+FAIL: not a section, a line of the skipped test's output
+SKIP later (exit status: 77)
+
+FAIL: wordsize
+==============
+
+sizeof(long) = 4
+FAIL: wordsize
+FAIL wordsize (exit status: 1)
+
+"""
+
+
+def test_automake_test_suite_log(tmp_path: Path) -> None:
+    f = tmp_path / "test-suite.log"
+    f.write_text(AUTOMAKE_LOG)
+    # the skipped test did not run; "FAIL: ..." lines of the tests' own output are not sections
+    assert results.count("automake", f) == results.Counted(ran=2, failed=("wordsize",))
+    # a failure counted in the header whose section is missing still counts
+    f.write_text(AUTOMAKE_LOG.replace("FAIL: wordsize\n==============\n", ""))
+    assert results.count("automake", f) == results.Counted(ran=2, failed=("?",))
+    f.write_text("# PASS: 1\n")
+    assert results.count("automake", f) == results.Counted(ran=0, found=False)
+
+
 def test_results_spec() -> None:
     assert results.parse_spec("junit:{build_dir}/x.xml") == ("junit", "{build_dir}/x.xml")
     for bad in ("junit", "tap:x", "junit:"):

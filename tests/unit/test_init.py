@@ -33,6 +33,18 @@ def test_every_template_is_a_valid_project_file(tmp_path: Path, kind: str) -> No
     prof = resolve_profile(name, profiles)
     assert prof.build and prof.test and prof.build_dir
     assert init.asks_for_packages(kind) == bool(prof.packages)
+    if kind != "cmake":
+        # a test command of its own: ctest's -R and --timeout (generic's) are not inherited
+        assert prof.timeout_option is None and prof.filter_option in (None, "TESTS=")
+
+
+def test_a_profile_with_its_own_test_command_drops_the_parents_harness_options() -> None:
+    own = resolve_profile("make", {"make": {"extends": "generic", "test": ["make", "check"]}})
+    assert (own.filter_option, own.timeout_option, own.results) == (None, None, None)
+    kept = resolve_profile("mine", {"mine": {"extends": "generic", "packages": ["zlib1g-dev"]}})
+    assert (kept.filter_option, kept.timeout_option) == ("-R", "--timeout") and kept.results is not None
+    named = resolve_profile("m", {"m": {"extends": "generic", "test": ["t"], "timeout_option": "--to"}})
+    assert named.timeout_option == "--to" and named.filter_option is None
 
 
 def test_cmake_is_the_fallback_and_nothing_is_overwritten(tmp_path: Path) -> None:
