@@ -31,10 +31,11 @@ EMULATOR_SCRIPT = (
 # bookworm: checked on a bookworm amd64 host with `apt-cache search crossbuild-essential` (armhf, armel,
 #   arm64, i386, mipsel, mips64el, ppc64el, s390x present; riscv64 absent: bookworm has no riscv64
 #   crossbuild-essential, Debian bug #1022540, and riscv64 was not a bookworm release architecture).
-# trixie: from the Debian 13 archive as released (not checkable from this host): build-essential 12.12
-#   has crossbuild-essential-riscv64; mipsel and mips64el are no longer release architectures, so there
-#   is no libc6:mipsel/mips64el to install whatever metapackage exists; armel (its last release) and
-#   i386 (crossbuild-essential-i386 confirmed installing on a Debian 13 machine) are still there.
+# trixie: its amd64 archive has crossbuild-essential-riscv64 too, and still -mipsel/-mips64el, but
+#   mipsel and mips64el are no longer release architectures, so there is no libc6:mipsel/mips64el to
+#   install; armel (its last release) and i386 are still there.
+# tests/e2e/test_cross_suites.py checks this table against each suite's Release file (Architectures)
+# and amd64 Packages index on the machine's mirror.
 CROSS_SUITES: dict[str, tuple[str, ...]] = {
     "arm": ("bookworm", "trixie"),
     "mips": ("bookworm",),
