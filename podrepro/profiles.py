@@ -100,8 +100,10 @@ BUILTINS: dict[str, Profile] = {
         name="generic",
         description="C/C++ with CMake: build-essential, cmake, ninja, git, ccache, gdb, libc6-dbg, python3 "
                     "(Meson or Make projects: a profile in podrepro.toml, see the README)",
+        # no ca-certificates: runs have no network unless asked (--network), and configuring it
+        # (update-ca-certificates' per-certificate loop, twice, every command emulated) took 49 s
+        # of the 63 s this list's maintainer scripts took under qemu on a first run (bench/first.py)
         apt=("build-essential", "cmake", "ninja-build", "make", "git", "ccache", "gdbserver", "gdb-minimal", "python3",
-             "ca-certificates",
              # libc's separate debug symbols: 'podrepro debug' backtraces through libc have names
              "libc6-dbg"),
         # configure only a new build tree: an emulated re-configure costs seconds, and ninja

@@ -102,6 +102,11 @@ grep -q "register done (podrepro-arm)" "$NEW_HOME/demo.log" || fail "the demo di
 grep -q "reproduced: the example's tests fail on 32-bit ARM" "$NEW_HOME/demo.log" || fail "the demo did not reproduce the bug"
 grep -q "2 failed: checksum, y2038" "$NEW_HOME/demo.log" || fail "podrepro test did not name the two failing tests"
 grep -q "building first" "$NEW_HOME/demo.log" || fail "podrepro test did not build first"
+# an empty store: the generic image in one bootstrap, no separate base image first
+grep -q "built localhost/podrepro/generic:arm-" "$NEW_HOME/demo.log" || fail "the demo built no generic arm image"
+if grep -q "built localhost/podrepro/base:arm-" "$NEW_HOME/demo.log"; then
+    fail "the demo built a separate base image first (the first image of an arch is one bootstrap)"
+fi
 [ "$(grep -c 'not on your PATH\|not on this shell' "$NEW_HOME/demo.log")" -eq 1 ] \
     || fail "the demo must say once how to get podrepro on PATH"
 [ -d "$CLONE/examples/wordsize/build-podrepro-arm" ] || fail "the demo left no build tree (nothing was built?)"

@@ -32,6 +32,7 @@ from podrepro.images.recipe import (
     BaseSource,
     Recipe,
     plain_base,
+    recipe_label,
 )
 from podrepro.paths import Paths
 from podrepro.profiles import Profile, containerfiles_dir
@@ -150,12 +151,27 @@ class Builder:
                         "TARGET_PACKAGES": " ".join(recipe.data["target_packages"])}
                 return self._build_layer(recipe, base, containerfiles_dir() / CROSS_CONTAINERFILE, args, t0,
                                          no_cache=rebuild)
-            if recipe.data.get("include"):
+            if recipe.data.get("include") and not rebuild and self._holds_a_base_like(recipe):
                 # a profile's package base starts from the plain base (its seed): a new profile
-                # never installs the base's packages again
+                # never installs the base's packages again. The first image of an architecture
+                # and suite is bootstrapped in one pass instead (one resolution, one download,
+                # one import; bench/README.md); a later profile then builds the
+                # plain base and seeds from it
                 self.ensure(plain_base(recipe), rebuild=False)
             # a rebuild is a bootstrap from scratch: no seeding from an earlier base
             return self._build_base(recipe, source, t0, seed=not rebuild)
+
+    def _holds_a_base_like(self, recipe: Recipe) -> bool:
+        """Whether the store holds a podrepro base of ``recipe``'s Debian architecture and suite."""
+        try:
+            images = self.engine.list_images(f"{LABEL}.kind=base")
+        except PodreproError:
+            return True  # cannot tell: the plain base first, the way that always works
+        for img in images:
+            data = recipe_label(img.labels)
+            if img.tags and data.get("debian_arch") == recipe.arch.debian and data.get("suite") == recipe.suite:
+                return True
+        return False
 
     def _record(self, tag: str, **fields: Any) -> None:
         """Index a freshly built image. The index is a cache: failing to write it (a full disk)

@@ -22,7 +22,7 @@ SUITES = ("bookworm", "trixie")
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as r:  # noqa: S310 (the host's own apt mirror)
+    with urllib.request.urlopen(url, timeout=120) as r:
         data: bytes = r.read()
         return data
 

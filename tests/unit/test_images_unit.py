@@ -509,3 +509,37 @@ def test_an_imported_or_pulled_base_never_seeds(tmp_path: Path, monkeypatch: pyt
     assert seed_mod.open_seed(*args, built=None) is None  # type: ignore[arg-type]
     s = seed_mod.open_seed(*args, built={earlier.tag})  # type: ignore[arg-type]
     assert s is not None and s.image is image
+
+
+@pytest.mark.parametrize("store, first", [
+    ([], "generic"),                                          # an empty store: one pass, no plain base
+    ([("armhf", "bookworm")], "base"),                        # a base of the arch and suite: it comes first (the seed)
+    ([("armhf", "trixie"), ("mipsel", "bookworm")], "generic"),  # other suites and arches do not count
+])
+def test_the_first_image_of_an_arch_and_suite_is_one_bootstrap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: list[tuple[str, str]], first: str) -> None:
+    from podrepro.images.recipe import packages_recipe
+
+    class Engine:
+        def image_exists(self, ref: str) -> bool:
+            return False
+
+        def list_images(self, label: str) -> list[ImageInfo]:
+            assert label == "io.podrepro.kind=base"
+            return [ImageInfo(id=str(i), tags=(f"localhost/podrepro/base:x-{i}",),
+                              labels={"io.podrepro.recipe": json.dumps({"debian_arch": a, "suite": s})},
+                              size=0, created="", architecture="", os="linux")
+                    for i, (a, s) in enumerate(store)]
+
+    builder = Builder(Engine(), Paths(tmp_path / "c", tmp_path / "s", tmp_path / "k"))  # type: ignore[arg-type]
+    built: list[str] = []
+
+    def build_base(recipe: Recipe, source: BaseSource, t0: float, seed: bool = True) -> BuildResult:
+        built.append(recipe.profile)
+        return BuildResult(recipe.tag, True, 0.0)
+
+    monkeypatch.setattr(builder, "_build_base", build_base)
+    pkgs = packages_recipe(base_recipe(lookup("arm"), "bookworm", "minbase"), BUILTINS["generic"])
+    assert pkgs is not None
+    builder.ensure(pkgs)
+    assert built[0] == first and built[-1] == "generic" and len(built) == (2 if first == "base" else 1)
