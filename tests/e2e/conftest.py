@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def through_a_pty(args: list[str], cwd: Path, answer: Callable[[bytes], bytes | 
 def no_leftover_containers() -> list[str]:
     cp = podman("ps", "-a", "--external", "--format", "{{.ID}} {{.Image}} {{.Names}}")
     return [ln for ln in cp.stdout.decode().splitlines() if "podrepro" in ln]
+
+
+def other_account(var: str) -> pwd.struct_passwd:
+    """The unprivileged account the environment variable ``var`` names, for the root-marked
+    tests that act as a second account (scripts/test-all.sh sets the variables)."""
+    if os.geteuid() != 0:
+        pytest.fail("this test acts as two accounts: run it as root (scripts/test-all.sh does, with -m root)")
+    name = os.environ.get(var)
+    if not name:
+        pytest.fail(f"{var} must name an unprivileged account (scripts/test-all.sh sets it)")
+    return pwd.getpwnam(name)
+
+
+def as_account(pw: pwd.struct_passwd, env: Mapping[str, str] = {}) -> list[str]:
+    """The argv prefix that runs a command as ``pw`` with a clean login-like environment: the
+    test's Python first on PATH, the suite's audit log, plain progress; ``env`` on top."""
+    python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
+    e = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": pw.pw_dir, "USER": pw.pw_name,
+         "LOGNAME": pw.pw_name, "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": f"/run/user/{pw.pw_uid}",
+         "PODREPRO_PROGRESS": "plain", "PODREPRO_AUDIT_LOG": os.environ.get("PODREPRO_AUDIT_LOG", ""), **env}
+    return ["runuser", "-u", pw.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in e.items())]

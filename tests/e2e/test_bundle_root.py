@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import as_account, other_account
+
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.slow]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordsize"
@@ -41,18 +43,13 @@ class Account:
     audit: str | None = None  # its own audit log (the suite's is another account's file)
 
     def env(self, **extra: str) -> list[str]:
-        python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
-        e = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": self.pw.pw_dir,
-             "USER": self.pw.pw_name, "LOGNAME": self.pw.pw_name, "LANG": "C.UTF-8",
-             "XDG_RUNTIME_DIR": f"/run/user/{self.pw.pw_uid}", "PODREPRO_PROGRESS": "plain",
-             "PODREPRO_AUDIT_LOG": self.audit if self.audit is not None else os.environ.get("PODREPRO_AUDIT_LOG", "")}
+        e = {"PODREPRO_AUDIT_LOG": self.audit} if self.audit is not None else {}
         if self.store is not None:
             s = self.store
             e |= {"XDG_DATA_HOME": f"{s}/data", "XDG_CONFIG_HOME": f"{s}/config", "XDG_RUNTIME_DIR": f"{s}/run",
                   "PODREPRO_CACHE_DIR": f"{s}/cache", "PODREPRO_STATE_DIR": f"{s}/state",
                   "PODREPRO_CONFIG_DIR": f"{s}/pconfig"}
-        e |= extra
-        return ["runuser", "-u", self.pw.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in e.items())]
+        return as_account(self.pw, e | extra)
 
     def run(self, *argv: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.env(**extra), *argv], capture_output=True, text=True, timeout=1800, cwd=cwd)
@@ -65,13 +62,6 @@ class Account:
         return self.run("podman", "ps", "-a", "-q", cwd=Path("/")).stdout.split()
 
 
-def _account(var: str) -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.fail("this test acts as two accounts: run it as root (scripts/test-all.sh does, with -m root)")
-    name = os.environ.get(var)
-    if not name:
-        pytest.fail(f"{var} must name an unprivileged account (scripts/test-all.sh sets it)")
-    return pwd.getpwnam(name)
 
 
 @pytest.fixture
@@ -86,14 +76,14 @@ def work() -> Iterator[Path]:
 
 @pytest.fixture
 def maker(work: Path) -> Account:
-    return Account(_account("PODREPRO_TEST_USER"), None)
+    return Account(other_account("PODREPRO_TEST_USER"), None)
 
 
 @pytest.fixture
 def peer(work: Path) -> Iterator[Account]:
     """The second account with an empty store of its own (its containers.conf and storage.conf
     come along: runc and overlay on this host)."""
-    pw = _account("PODREPRO_PEER_USER")
+    pw = other_account("PODREPRO_PEER_USER")
     store = work / "peer-store"
     (store / "config" / "containers").mkdir(parents=True)
     for f in Path(pw.pw_dir, ".config", "containers").glob("*.conf"):

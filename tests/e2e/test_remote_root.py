@@ -29,29 +29,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import as_account, other_account
+
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.slow]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordsize"
 
 
-def _account(var: str) -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.fail("this test sets up two accounts: run it as root (scripts/test-all.sh does, with -m root)")
-    name = os.environ.get(var)
-    if not name:
-        pytest.fail(f"{var} must name an unprivileged account (scripts/test-all.sh sets it)")
-    return pwd.getpwnam(name)
 
 
 def _as(pw: pwd.struct_passwd, *argv: str, env: dict[str, str] | None = None, cwd: Path = Path("/"),
         timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
-    e = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin", "HOME": pw.pw_dir,
-         "USER": pw.pw_name, "LOGNAME": pw.pw_name, "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": f"/run/user/{pw.pw_uid}",
-         "PODREPRO_PROGRESS": "plain", "PODREPRO_AUDIT_LOG": os.environ.get("PODREPRO_AUDIT_LOG", ""),
-         **(env or {})}
-    return subprocess.run(["runuser", "-u", pw.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in e.items()), *argv],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    # /usr/sbin too: the peer's sshd
+    e = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin", **(env or {})}
+    return subprocess.run([*as_account(pw, e), *argv], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def _free_port() -> int:
@@ -77,7 +69,7 @@ class Peer:
 
 @pytest.fixture
 def peer() -> Iterator[Peer]:
-    maker, other = _account("PODREPRO_TEST_USER"), _account("PODREPRO_PEER_USER")
+    maker, other = other_account("PODREPRO_TEST_USER"), other_account("PODREPRO_PEER_USER")
     if not shutil.which("sshd", path="/usr/sbin:/usr/bin"):
         pytest.fail("sshd is missing: scripts/test-all.sh installs openssh-server")
     work = Path(tempfile.mkdtemp(prefix="podrepro-remote-e2e-", dir="/var/tmp"))
@@ -218,7 +210,7 @@ def test_tests_run_on_a_second_accounts_podman_over_ssh(peer: Peer) -> None:
 
 
 def test_a_connection_that_does_not_exist_says_how_to_add_one() -> None:
-    maker = _account("PODREPRO_TEST_USER")
+    maker = other_account("PODREPRO_TEST_USER")
     python = os.environ.get("PODREPRO_TEST_PYTHON") or sys.executable
     r = _as(maker, python, "-m", "podrepro", "run", "arm", "--connection", "no-such-peer", "--", "true", cwd=Path("/tmp"))
     assert r.returncode == 1 and "no podman connection named 'no-such-peer'" in r.stderr, r.stderr
