@@ -68,8 +68,7 @@ def build(
         with engine() as eng:
             r = workflows.ensure_cross_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
     else:
-        if workflows.binfmt_mode_for(cfg, t.arch) == "host":
-            workflows.check_binfmt(t.arch, confirm)
+        workflows.gate_binfmt(cfg, t.arch, confirm)
         with engine() as eng:
             r = workflows.ensure_image(cfg, eng, t, rebuild=rebuild, progress=Progress)
     if connection:

@@ -30,8 +30,8 @@ def matrix(mode: str, spec: str, options: Sequence[str], extra: Sequence[str], *
     where = spread(connection, len(arches)) if connection else [None] * len(arches)
     # the children have no terminal to ask on: a missing handler is registered (or refused) here, once
     for a, w in zip(arches, where, strict=True):
-        if w is None and workflows.binfmt_mode_for(cfg, a) == "host":
-            workflows.check_binfmt(a, confirm)
+        if w is None:  # a remote engine's own binfmt is checked there
+            workflows.gate_binfmt(cfg, a, confirm)
     root = cfg.project_root
     logdir = new_folder(root, "matrix")
     n = jobs or plan.default_jobs(len(arches))
