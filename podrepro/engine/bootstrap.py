@@ -34,6 +34,34 @@ TRANSIENT = re.compile(
 NO_SPACE = re.compile(r"(No space left on device|ENOSPC|write error.*space|not enough free space)", re.IGNORECASE)
 
 
+# Suites whose init-system-helpers depends on "usrmerge | usr-is-merged" (Debian 12 on): a
+# host-dpkg bootstrap of one sets up merged /usr itself before anything is extracted (MERGED_USR_HOOK)
+# and installs usr-is-merged, as debootstrap does and as Debian's own images have it, instead of
+# letting apt pick usrmerge, whose conversion script (perl, under qemu) then finds nothing to
+# convert: 10 s of every emulated base (bench/README.md)
+PRE_MERGED_USR_SUITES = frozenset({"buster", "bullseye"})
+
+# the directories merged-/usr links into /usr (debootstrap's setup_merged_usr and mmdebstrap's
+# hooks/merged-usr/setup00.sh: bin, sbin, lib, plus these per Debian architecture)
+MERGED_USR_EXTRA: dict[str, tuple[str, ...]] = {
+    "amd64": ("lib32", "lib64", "libx32"), "i386": ("lib64", "libx32"), "mips": ("lib32", "lib64"),
+    "mipsel": ("lib32", "lib64"), "mips64el": ("lib32", "lib64", "libo32"), "ppc64el": ("lib64",),
+    "s390x": ("lib32",),
+}
+
+
+def merged_usr(suite: str) -> bool:
+    """Whether a host-dpkg bootstrap of ``suite`` sets up merged /usr and installs usr-is-merged."""
+    return suite not in PRE_MERGED_USR_SUITES
+
+
+def merged_usr_hook(debian_arch: str) -> str:
+    """An mmdebstrap --setup-hook: the merged-/usr symlinks, before any package is extracted
+    (mmdebstrap's extraction and dpkg keep a symlinked directory as it is)."""
+    dirs = ("bin", "sbin", "lib", *MERGED_USR_EXTRA.get(debian_arch, ()))
+    return "".join(f'ln -s usr/{d} "$1/{d}" && mkdir -p "$1/usr/{d}" && ' for d in dirs) + "true"
+
+
 @dataclass(frozen=True)
 class BootstrapSpec:
     debian_arch: str
@@ -284,6 +312,8 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     if host_dpkg:
         # apt patterns go one per --include (mmdebstrap would split a list at the commas inside them)
         argv += [f"--include={p}" for p in VARIANT_PACKAGES[spec.variant]]
+        if merged_usr(spec.suite):
+            argv += ["--setup-hook=" + merged_usr_hook(spec.debian_arch), "--include=usr-is-merged"]
         argv.append("--extract-hook=" + HOST_DPKG_HOOK)
     if spec.include:
         argv.append("--include=" + ",".join(spec.include))

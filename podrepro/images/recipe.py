@@ -105,6 +105,8 @@ def base_recipe(arch: Arch, suite: str, variant: str, source: BaseSource = BaseS
     if source.kind == "mmdebstrap":
         data["installer"] = installer  # how mmdebstrap's packages get installed (bootstrap.INSTALLERS)
         data["mirror"] = mirror or "mmdebstrap-default"
+        if installer == "host-dpkg" and variant in bootstrap.VARIANT_PACKAGES and bootstrap.merged_usr(suite):
+            data["merged_usr"] = "usr-is-merged"  # set up before extraction, not converted by usrmerge
     elif source.kind == "rootfs":
         data["rootfs_sha256"] = source.digest
     elif source.kind == "ref":

@@ -25,8 +25,11 @@ def test_host_dpkg_installer_extracts_the_variants_packages_and_installs_them_in
     argv = bootstrap.mmdebstrap_argv(spec)
     assert "--variant=extract" in argv and "--variant=minbase" not in argv
     # mmdebstrap's minbase: the essential set, Priority: required and apt; one pattern per option
+    # plus usr-is-merged: merged /usr is set up before the extraction (not converted by usrmerge)
     assert [a for a in argv if a.startswith("--include=")] == [
-        "--include=?essential", "--include=?priority(required)", "--include=apt", "--include=gdb"]
+        "--include=?essential", "--include=?priority(required)", "--include=apt", "--include=usr-is-merged",
+        "--include=gdb"]
+    assert "--setup-hook=" + bootstrap.merged_usr_hook("armhf") in argv
     hooks = [a for a in argv if a.startswith("--extract-hook=")]
     assert hooks[0] == "--extract-hook=" + bootstrap.HOST_DPKG_HOOK
     # the package cache is synced out after the install, by the extract phase (no customize phase)
@@ -95,3 +98,36 @@ def test_failure_classification() -> None:
     assert bootstrap.classify_failure("W: Some index files failed to download") == "transient"
     assert bootstrap.classify_failure("tar: write error: No space left on device") == "nospace"
     assert bootstrap.classify_failure("E: Unable to locate package nosuchpkg") == "fatal"
+
+
+def test_merged_usr_is_set_up_before_extraction_from_bookworm_on(tmp_path: Path) -> None:
+    import subprocess
+
+    # debootstrap's and mmdebstrap's table: bin, sbin, lib, and the arch's own lib dirs
+    root = tmp_path / "root"
+    root.mkdir()
+    assert subprocess.run(["sh", "-c", bootstrap.merged_usr_hook("amd64"), "hook", str(root)]).returncode == 0
+    links = {p.name: str(p.readlink()) for p in root.iterdir() if p.is_symlink()}
+    assert sorted(p.name for p in root.iterdir() if not p.is_symlink()) == ["usr"]
+    assert links == {d: f"usr/{d}" for d in ("bin", "sbin", "lib", "lib32", "lib64", "libx32")}
+    assert all((root / "usr" / d).is_dir() for d in links)
+    assert "lib64" not in bootstrap.merged_usr_hook("armhf") and "lib32" in bootstrap.merged_usr_hook("s390x")
+    # bullseye and older: init-system-helpers has no usr-is-merged dependency; nothing changes there
+    old = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bullseye", "minbase", None))
+    assert "--include=usr-is-merged" not in old and not any(a.startswith("--setup-hook=ln") for a in old)
+    trixie = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("arm64", "trixie", "minbase", None))
+    assert "--include=usr-is-merged" in trixie
+    # the chroot installer is mmdebstrap's own way, unchanged
+    chroot = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, installer="chroot"))
+    assert "--include=usr-is-merged" not in chroot
+
+
+def test_the_recipe_says_how_usr_is_merged() -> None:
+    from podrepro.arches import lookup
+    from podrepro.images.recipe import BaseSource, base_recipe
+
+    arm = lookup("arm")
+    assert base_recipe(arm, "bookworm", "minbase").data["merged_usr"] == "usr-is-merged"
+    assert "merged_usr" not in base_recipe(arm, "bullseye", "minbase").data
+    assert "merged_usr" not in base_recipe(arm, "bookworm", "minbase", installer="chroot").data
+    assert "merged_usr" not in base_recipe(arm, "bookworm", "minbase", BaseSource("rootfs", "/x", "0" * 64)).data
