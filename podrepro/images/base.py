@@ -131,15 +131,17 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
             mm.stdout.close()  # podman import owns the read end now
             assert mm.stderr is not None
-            progress = BootstrapProgress()
-            for line in mm.stderr:
-                lf.write(line)
-                if b.verbose:
-                    b.reporter.output(line)
-                status = progress.feed(line.decode(errors="replace"))
-                if status is not None:
-                    b.reporter.status(status)
             try:
+                # an interruption while mmdebstrap runs arrives here: the seed's export container
+                # must go whatever happens (stream.finish)
+                progress = BootstrapProgress()
+                for line in mm.stderr:
+                    lf.write(line)
+                    if b.verbose:
+                        b.reporter.output(line)
+                    status = progress.feed(line.decode(errors="replace"))
+                    if status is not None:
+                        b.reporter.status(status)
                 rc_mm = mm.wait()
                 rc_im = im.wait()
             finally:
