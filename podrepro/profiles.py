@@ -159,6 +159,15 @@ def _argv(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def runs_program(argv: tuple[str, ...], parent: tuple[str, ...]) -> bool:
+    """Whether ``argv`` runs ``parent``'s program: its name (``ctest``) is a word of one of the
+    arguments (``ctest``, ``/usr/bin/ctest``, ``sh -c '... exec ctest "$@"'``)."""
+    if not parent:
+        return False
+    prog = re.escape(parent[0].rsplit("/", 1)[-1])
+    return any(re.search(rf"(?<![\w.-]){prog}(?![\w.-])", a) for a in argv)
+
+
 def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> Profile:
     """A built-in profile, a configured one, or a configured override of a built-in."""
     body = configured.get(name)
@@ -200,9 +209,11 @@ def resolve_profile(name: str, configured: Mapping[str, Mapping[str, Any]]) -> P
                                  f"not {body[key]!r}")
             changes[key] = body[key]
     if "test" in body:
-        # the inherited results file, filter and timeout options belong to the inherited test
-        # command (generic's are ctest's: `make check -R x --timeout 240` fails)
-        for k in ("results", "filter_option", "timeout_option"):
+        # the inherited results file belongs to the inherited test command; so do its filter and
+        # timeout options (generic's are ctest's: `make check -R x --timeout 240` fails), unless the
+        # new command still runs the parent's harness (a shell wrapper around ctest keeps -R)
+        keep = runs_program(changes["test"], p.test)
+        for k in ("results",) if keep else ("results", "filter_option", "timeout_option"):
             if k not in body:
                 changes[k] = None
     if changes.get("results") is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from podrepro import config, init
 from podrepro.errors import UsageError
-from podrepro.profiles import resolve_profile
+from podrepro.profiles import resolve_profile, runs_program
 
 
 @pytest.mark.parametrize("marker, kind", [("CMakeLists.txt", "cmake"), ("meson.build", "meson"),
@@ -45,6 +45,12 @@ def test_a_profile_with_its_own_test_command_drops_the_parents_harness_options()
     assert (kept.filter_option, kept.timeout_option) == ("-R", "--timeout") and kept.results is not None
     named = resolve_profile("m", {"m": {"extends": "generic", "test": ["t"], "timeout_option": "--to"}})
     assert named.timeout_option == "--to" and named.filter_option is None
+    # a command that still runs ctest (here behind a shell) keeps ctest's options, not its results
+    for test in (["sh", "-c", 'echo x; exec ctest "$@"', "harness", "--test-dir", "b"], ["/usr/bin/ctest", "-j2"]):
+        wrapped = resolve_profile("w", {"w": {"extends": "generic", "test": test}})
+        assert (wrapped.filter_option, wrapped.timeout_option, wrapped.results) == ("-R", "--timeout", None)
+    # a word, not a part of one
+    assert not runs_program(("run-ctests.sh",), ("ctest",)) and not runs_program(("ctest2",), ("ctest",))
 
 
 def test_cmake_is_the_fallback_and_nothing_is_overwritten(tmp_path: Path) -> None:
