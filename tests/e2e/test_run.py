@@ -162,7 +162,7 @@ MESON_TOML = """default_profile = "meson"
 extends = "generic"
 packages = ["meson"]
 build = ["sh", "-c", '[ -f "$1/build.ninja" ] || meson setup "$1"; meson compile -C "$1"', "build", "{build_dir}"]
-test = ["meson", "test", "-C", "{build_dir}", "--print-errorlogs"]
+test = ["meson", "test", "-C", "{build_dir}", "--print-errorlogs", "--timeout-multiplier", "{timeout_multiplier}"]
 results = "junit:{build_dir}/meson-logs/testlog.junit.xml"
 """
 
