@@ -35,7 +35,7 @@ NO_SPACE = re.compile(r"(No space left on device|ENOSPC|write error.*space|not e
 
 
 # Suites whose init-system-helpers depends on "usrmerge | usr-is-merged" (Debian 12 on): a
-# host-dpkg bootstrap of one sets up merged /usr itself before anything is extracted (MERGED_USR_HOOK)
+# host-dpkg bootstrap of one sets up merged /usr itself before anything is extracted (merged_usr_hook)
 # and installs usr-is-merged, as debootstrap does and as Debian's own images have it, instead of
 # letting apt pick usrmerge, whose conversion script (perl, under qemu) then finds nothing to
 # convert: 10 s of every emulated base (bench/README.md)
