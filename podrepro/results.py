@@ -111,4 +111,4 @@ def _automake(path: Path) -> Counted:
               if (m := _AM_FAILED.fullmatch(line)) and lines[i + 1] and set(lines[i + 1]) == {"="}]
     expected = sum(numbers.get(k, 0) for k in ("FAIL", "XPASS", "ERROR"))
     failed += ["?"] * (expected - len(failed))
-    return Counted(ran=numbers["TOTAL"] - numbers.get("SKIP", 0), failed=tuple(failed[:max(expected, 0)]))
+    return Counted(ran=numbers["TOTAL"] - numbers.get("SKIP", 0), failed=tuple(failed[:expected]))

@@ -51,7 +51,8 @@ MERGED_USR_EXTRA: dict[str, tuple[str, ...]] = {
 
 
 def merged_usr(suite: str) -> bool:
-    """Whether a host-dpkg bootstrap of ``suite`` sets up merged /usr and installs usr-is-merged."""
+    """Whether a host-dpkg bootstrap of ``suite`` sets up merged /usr and installs usr-is-merged:
+    the recipe decides it (and records it, so the tag names it); the spec only carries it out."""
     return suite not in PRE_MERGED_USR_SUITES
 
 
@@ -71,6 +72,7 @@ class BootstrapSpec:
     include: tuple[str, ...] = ()
     debs_cache: Path | None = None
     installer: str = "host-dpkg"  # "host-dpkg" (see HOST_DPKG_HOOK) or "chroot" (mmdebstrap's own)
+    merged_usr: bool = False      # host-dpkg: merged /usr set up first, usr-is-merged (the recipe's merged_usr)
 
     @property
     def host_dpkg(self) -> bool:
@@ -312,7 +314,7 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     if host_dpkg:
         # apt patterns go one per --include (mmdebstrap would split a list at the commas inside them)
         argv += [f"--include={p}" for p in VARIANT_PACKAGES[spec.variant]]
-        if merged_usr(spec.suite):
+        if spec.merged_usr:
             argv += ["--setup-hook=" + merged_usr_hook(spec.debian_arch), "--include=usr-is-merged"]
         argv.append("--extract-hook=" + HOST_DPKG_HOOK)
     if spec.include:

@@ -79,7 +79,8 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         spec = bootstrap.BootstrapSpec(arch.debian, recipe.suite, recipe.variant,
                                        None if mirror == "mmdebstrap-default" else mirror,
                                        include=tuple(recipe.data.get("include", ())), debs_cache=debs,
-                                       installer=str(recipe.data.get("installer", "chroot")))
+                                       installer=str(recipe.data.get("installer", "chroot")),
+                                       merged_usr=recipe.data.get("merged_usr") == "usr-is-merged")
         argv = bootstrap.mmdebstrap_argv(spec)
         # its own process group: on interruption the whole mmdebstrap tree (its unshared child
         # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after

@@ -534,6 +534,9 @@ def test_a_profile_package_change_installs_through_the_host_dpkg_path(tmp_path: 
         assert check.returncode == 0, listing + check.stderr.decode()
         rows = listing.splitlines()
         assert "ii zlib1g-dev" in rows and "ii cmake" in rows, listing  # generic's own packages are still there
+        # merged /usr set up by the bootstrap, as the recipe says: usr-is-merged, never usrmerge
+        assert json.loads(_labels(out["tag"])["io.podrepro.recipe"])["merged_usr"] == "usr-is-merged"
+        assert "ii usr-is-merged" in rows and not any(r.startswith("ii usrmerge") for r in rows), listing
         assert all(line.startswith("ii ") for line in rows), listing  # dpkg --audit printed nothing above them
     finally:
         podrepro("image", "rm", out["tag"])

@@ -21,7 +21,7 @@ def test_mmdebstrap_argv_streams_to_stdout_with_cache(tmp_path: Path) -> None:
 
 def test_host_dpkg_installer_extracts_the_variants_packages_and_installs_them_in_a_hook(tmp_path: Path) -> None:
     spec = bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, include=("gdb",),
-                                   debs_cache=tmp_path / "debs")
+                                   debs_cache=tmp_path / "debs", merged_usr=True)
     argv = bootstrap.mmdebstrap_argv(spec)
     assert "--variant=extract" in argv and "--variant=minbase" not in argv
     # mmdebstrap's minbase: the essential set, Priority: required and apt; one pattern per option
@@ -113,13 +113,24 @@ def test_merged_usr_is_set_up_before_extraction_from_bookworm_on(tmp_path: Path)
     assert all((root / "usr" / d).is_dir() for d in links)
     assert "lib64" not in bootstrap.merged_usr_hook("armhf") and "lib32" in bootstrap.merged_usr_hook("s390x")
     # bullseye and older: init-system-helpers has no usr-is-merged dependency; nothing changes there
-    old = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bullseye", "minbase", None))
+    old = bootstrap.mmdebstrap_argv(_spec_of("arm", "bullseye"))
     assert "--include=usr-is-merged" not in old and not any(a.startswith("--setup-hook=ln") for a in old)
-    trixie = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("arm64", "trixie", "minbase", None))
+    trixie = bootstrap.mmdebstrap_argv(_spec_of("arm64", "trixie"))
     assert "--include=usr-is-merged" in trixie
-    # the chroot installer is mmdebstrap's own way, unchanged
-    chroot = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, installer="chroot"))
+    # the chroot installer is mmdebstrap's own way, unchanged (even if asked)
+    chroot = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None, installer="chroot",
+                                                               merged_usr=True))
     assert "--include=usr-is-merged" not in chroot
+
+
+def _spec_of(alias: str, suite: str) -> bootstrap.BootstrapSpec:
+    """The spec a bootstrap of the default recipe for ``alias`` and ``suite`` runs (as images.base makes it)."""
+    from podrepro.arches import lookup
+    from podrepro.images.recipe import base_recipe
+
+    r = base_recipe(lookup(alias), suite, "minbase")
+    return bootstrap.BootstrapSpec(r.arch.debian, suite, "minbase", None,
+                                   merged_usr=r.data.get("merged_usr") == "usr-is-merged")
 
 
 def test_the_recipe_says_how_usr_is_merged() -> None:
