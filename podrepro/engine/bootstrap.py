@@ -8,7 +8,6 @@ rebuild does not download everything again.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from collections.abc import Sequence
@@ -134,6 +133,7 @@ RUN_OWNED = (
 
 SEED_FD_ENV = "PODREPRO_SEED_FD"
 BINFMT_REGISTER_ENV = "PODREPRO_BINFMT_REGISTER"
+BINFMT_MOUNT_ENV = "PODREPRO_BINFMT_MOUNT"
 SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in the build log
 
 # mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
@@ -165,7 +165,9 @@ if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then
   # zero-sudo (Linux >= 6.7): a binfmt_misc instance of this user namespace's own, where qemu is
   # registered for the maintainer scripts below; it goes away with the namespace, and the host's
   # binfmt_misc is never touched
-  bm=$(mktemp -d)
+  # (its mount point: a dir podrepro made in its own temp dir, removed afterwards; the mount
+  # itself goes with the namespace)
+  bm="${PODREPRO_BINFMT_MOUNT:?podrepro passed no mount point}"
   mount -t binfmt_misc binfmt_misc "$bm"
   printf '%s\n' "$PODREPRO_BINFMT_REGISTER" > "$bm/register"
   echo "I: podrepro: qemu registered in this bootstrap's own binfmt_misc (no host handler used)" >&2
@@ -191,10 +193,14 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   seeding=$!
   exec 8<&-
 fi
+# (dpkg-deb extracts each control archive into a temp dir: one in the root, which goes with it
+# when the bootstrap is interrupted, never one in /tmp)
+mkdir -p "$root/.podrepro-tmp"
 for d in ${MMDEBSTRAP_ESSENTIAL:?mmdebstrap passed no package list}; do
   d="${d#/}"
-  echo "$d $(dpkg-deb --show --showformat='${Package} ${Version} ${Architecture} ${Essential}' "$d")"
+  echo "$d $(TMPDIR="$root/.podrepro-tmp" dpkg-deb --show --showformat='${Package} ${Version} ${Architecture} ${Essential}' "$d")"
 done > "$want"
+rmdir "$root/.podrepro-tmp"
 if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   delta="$root/.podrepro-delta"
   : > "$delta"
@@ -350,14 +356,6 @@ def tmpdir(podman: str = PODMAN) -> Path:
     id that cannot enter a 0700 home directory; it is 0711 so that id can traverse it."""
     import tempfile
 
-    from podrepro.engine.podman import remove_tree
-    from podrepro.engine.process import owner_gone
+    from podrepro.engine.podman import own_tmpdir
 
-    prefix = f"podrepro-mm-{os.getuid()}-"
-    base = Path(tempfile.gettempdir())
-    for old in base.glob(prefix + "*"):  # left by a killed podrepro (SIGKILL, power loss)
-        if owner_gone(old.name[len(prefix):]):
-            remove_tree(old, podman)
-    d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
-    d.chmod(0o711)
-    return d
+    return own_tmpdir(Path(tempfile.gettempdir()), "podrepro-mm", podman, 0o711)

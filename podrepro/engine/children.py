@@ -33,15 +33,15 @@ class Children:
         return p
 
     def run_logged(self, argv: list[str], log: Path, echo: Callable[[bytes], None] | None = None,
-                   watch: Callable[[bytes], None] | None = None) -> int:
+                   watch: Callable[[bytes], None] | None = None, env: dict[str, str] | None = None) -> int:
         """Run ``argv`` to its end with its output appended to ``log`` (and each line passed to
         ``echo`` too, when given: ``-v``; and to ``watch``, which draws progress from it); its
-        exit status."""
+        exit status. ``env``: variables to set for it."""
         with open(log, "ab") as lf:
             lf.write(f"$ {' '.join(argv)}\n".encode())
             lf.flush()
             if echo is not None or watch is not None:
-                p = self.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                p = self.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
                 assert p.stdout is not None
                 for line in p.stdout:
                     lf.write(line)
@@ -50,7 +50,7 @@ class Children:
                     if watch is not None:
                         watch(line)
             else:
-                p = self.spawn(argv, stdout=lf, stderr=lf)
+                p = self.spawn(argv, stdout=lf, stderr=lf, env=env)
             rc = p.wait()
         self._procs.remove(p)
         return rc

@@ -100,8 +100,9 @@ def run_argv(
 
 
 def import_argv(binary: str, oci_arch: str, variant: str | None, ref: str,
-                labels: Mapping[str, str], cmd: str = "/bin/bash") -> list[str]:
-    """``podman import`` of a root filesystem tar on standard input, with platform and labels."""
+                labels: Mapping[str, str], cmd: str = "/bin/bash", source: str = "-") -> list[str]:
+    """``podman import`` of a root filesystem tar (``source``: a file, or ``-`` for standard
+    input), with platform and labels."""
     argv = [binary, "import", "--os", "linux", "--arch", oci_arch]
     if variant:
         argv += ["--variant", variant]
@@ -111,7 +112,7 @@ def import_argv(binary: str, oci_arch: str, variant: str | None, ref: str,
         if any(c.isspace() for c in k + v):
             raise EngineError(f"label {k}={v!r} contains white space, which podman import cannot carry")
         argv += ["--change", f"LABEL {k}={v}"]
-    argv += ["--change", f'CMD ["{cmd}"]', "-", ref]
+    argv += ["--change", f'CMD ["{cmd}"]', source, ref]
     return argv
 
 

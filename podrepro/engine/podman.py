@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -233,6 +234,33 @@ def remove_tree(d: Path, binary: str = PODMAN) -> None:
     shutil.rmtree(d, ignore_errors=True)
     if d.exists():
         process.run([binary, "unshare", "rm", "-rf", "--", str(d)], timeout=300)
+
+
+def own_tmpdir(base: Path, name: str, binary: str = PODMAN, mode: int = 0o700) -> Path:
+    """A new ``base/name-UID-PID-random``, made after removing those this user's podrepro
+    processes left when they were killed (SIGKILL, power loss): the pid says whose it is."""
+    import tempfile
+
+    prefix = f"{name}-{os.getuid()}-"
+    for old in base.glob(prefix + "*"):
+        if process.owner_gone(old.name[len(prefix):]):
+            remove_tree(old, binary)
+    d = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
+    d.chmod(mode)
+    return d
+
+
+@contextlib.contextmanager
+def podman_tmpdir(name: str, binary: str = PODMAN) -> Iterator[Path]:
+    """The TMPDIR for one podman command that stages things in its temp dir ($TMPDIR, else
+    /var/tmp), removed afterwards whatever happens: podman 4 leaves them there when it is
+    interrupted (``import -`` its copy of standard input, up to a whole root filesystem's tar;
+    ``build`` a RUN step's run directory)."""
+    d = own_tmpdir(Path(os.environ.get("TMPDIR") or "/var/tmp"), f"podrepro-{name}", binary, 0o711)
+    try:
+        yield d
+    finally:
+        remove_tree(d, binary)
 
 
 @contextlib.contextmanager

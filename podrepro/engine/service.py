@@ -87,7 +87,10 @@ class PodmanService:
     def _start(self) -> str:
         if process.which(self.binary) is None:
             raise HostNotReady("podman is not installed", hint="run 'podrepro doctor' for the install command")
-        self._dir = tempfile.mkdtemp(prefix="podrepro-svc-")
+        # podrepro-svc-UID-PID-*: one a killed podrepro left is removed by the next start
+        from podrepro.engine.podman import own_tmpdir
+
+        self._dir = str(own_tmpdir(Path(tempfile.gettempdir()), "podrepro-svc", self.binary))
         sock = os.path.join(self._dir, "api.sock")
         # the service's stderr goes to a file, not a pipe: nobody reads a pipe while the service
         # runs, and a full one would block it; the file says why it stopped, if it does

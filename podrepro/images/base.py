@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
-from podrepro.engine.podman import remove_tree
+from podrepro.engine.podman import podman_tmpdir, remove_tree
 from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.images.progress import BootstrapProgress
 from podrepro.images.recipe import BaseSource, Recipe
@@ -61,13 +61,15 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
     arch = recipe.arch
     labels = recipe.labels()
     imp = commands.import_argv(b.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels)
-    with open(log, "ab") as lf:
+    with open(log, "ab") as lf, contextlib.ExitStack() as cleanup:
         if source.kind == "rootfs":
             assert source.value is not None
             b.reporter.step("import", f"{source.value} as {arch.oci_platform}")
-            with open(source.value, "rb") as src:
-                p = b.children.spawn(imp, stdin=src, stdout=lf, stderr=lf)
-                rc = p.wait()
+            # the file itself, not on standard input: podman copies a stream into a temp file first
+            imp = commands.import_argv(b.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels,
+                                       source=str(Path(source.value).resolve()))
+            p = b.children.spawn(imp, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
+            rc = p.wait()
             if rc != 0:
                 raise EngineError(f"podman import of {source.value} failed (exit {rc})", hint=f"log: {log}")
             return None
@@ -95,6 +97,15 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             # zero-sudo: the extract hook registers qemu in mmdebstrap's own user namespace
             env[bootstrap.BINFMT_REGISTER_ENV] = privbinfmt.bootstrap_register_line(arch)
         mmtmp = bootstrap.tmpdir(b.engine.binary)
+        if bootstrap.BINFMT_REGISTER_ENV in env:
+            # where the hook mounts its namespace's binfmt_misc: in our temp dir (removed
+            # afterwards), reachable by the namespace's root (a subordinate id)
+            mount = mmtmp / "binfmt_misc"
+            mount.mkdir()
+            mount.chmod(0o711)
+            env[bootstrap.BINFMT_MOUNT_ENV] = str(mount)
+        # podman import's copy of the stream (removed when the with block ends, whatever happens)
+        imtmp = cleanup.enter_context(podman_tmpdir("import", b.engine.binary))
         stream = None
         env["TMPDIR"] = str(mmtmp)
         start = 0
@@ -129,7 +140,7 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             stream.spawned()
         try:
             assert mm.stdout is not None
-            im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf)
+            im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf, env={"TMPDIR": str(imtmp)})
             mm.stdout.close()  # podman import owns the read end now
             assert mm.stderr is not None
             try:

@@ -18,7 +18,7 @@ from podrepro import privbinfmt
 from podrepro.arches import Arch
 from podrepro.engine import bootstrap, commands, process
 from podrepro.engine.children import Children
-from podrepro.engine.podman import ImageInfo, Podman
+from podrepro.engine.podman import ImageInfo, Podman, podman_tmpdir
 from podrepro.errors import EngineError, Interrupted, PodreproError
 from podrepro.images import base as base_images
 from podrepro.images.index import Index, timestamp
@@ -236,7 +236,10 @@ class Builder:
         try:
             what = f"cross toolchain for {recipe.target.alias}, {recipe.profile}" if recipe.target else recipe.profile
             self.reporter.step("layer", f"{what} on {base.tag}")
-            rc = self.children.run_logged(argv, log, self.echo, watch=self._watch_layer())
+            # podman build's RUN steps stage in its temp dir, left there when it is interrupted
+            with podman_tmpdir("build", self.engine.binary) as tmpdir:
+                rc = self.children.run_logged(argv, log, self.echo, watch=self._watch_layer(),
+                                              env={"TMPDIR": str(tmpdir)})
             if rc != 0:
                 text = log.read_text(errors="replace")[-4000:]
                 if bootstrap.NO_SPACE.search(text):

@@ -101,9 +101,26 @@ def project(tmp_path: Path) -> Path:
     return example("wordsize", tmp_path)
 
 
-# every temp dir podrepro or its tools make: mmdebstrap's own default name, the TMPDIR podrepro
-# gives mmdebstrap (podrepro-mm-UID-PID-*), podrepro's private API service (podrepro-svc-*)
-TEMP_DIR_PATTERNS = ("mmdebstrap.*", "podrepro-mm-*", "podrepro-svc-*")
+# every temp dir podrepro or its tools make, in /tmp and /var/tmp: mmdebstrap's own default name,
+# the TMPDIR podrepro gives mmdebstrap (podrepro-mm-UID-PID-*), podman import
+# (podrepro-import-*) and podman build (podrepro-build-*), podrepro's private API service
+# (podrepro-svc-*); and what those tools make when left to their defaults and leave when they
+# are interrupted: podman import's copy of its standard input (podmanNNN), podman build's RUN
+# step dirs (buildahNNN), dpkg-deb's control dirs (dpkg-deb.*) and mktemp's (tmp.*)
+TEMP_DIR_PATTERNS = ("mmdebstrap.*", "podrepro-mm-*", "podrepro-import-*", "podrepro-build-*", "podrepro-svc-*",
+                     "podman[0-9]*", "buildah[0-9]*", "dpkg-deb.*", "tmp.*")
+
+
+def account_ids(name: str | None = None) -> set[int]:
+    """An account's uid and its subordinate uids (mmdebstrap --mode=unshare's temp dirs belong
+    to the latter); this process's account by default."""
+    pw = pwd.getpwnam(name) if name else pwd.getpwuid(os.getuid())
+    out = {pw.pw_uid}
+    for line in Path("/etc/subuid").read_text().splitlines():
+        who, start, count = line.split(":")
+        if who in (pw.pw_name, str(pw.pw_uid)):
+            out.update(range(int(start), int(start) + int(count)))
+    return out
 
 
 def temp_dirs_of(ids: set[int] | range | frozenset[int]) -> set[str]:
@@ -112,7 +129,7 @@ def temp_dirs_of(ids: set[int] | range | frozenset[int]) -> set[str]:
     import tempfile
 
     out = set()
-    for base in {Path(tempfile.gettempdir()), Path("/tmp")}:
+    for base in {Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")}:
         for pat in TEMP_DIR_PATTERNS:
             for p in base.glob(pat):
                 try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import temp_dirs_of
+from tests.e2e.conftest import account_ids, temp_dirs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.slow]
 
@@ -48,12 +48,7 @@ class User:
 
     def ids(self) -> set[int]:
         """uid and subordinate uids (mmdebstrap --mode=unshare's temp dirs belong to the latter)."""
-        out = {self.uid}
-        for line in Path("/etc/subuid").read_text().splitlines():
-            name, start, count = line.split(":")
-            if name in (self.name, str(self.uid)):
-                out.update(range(int(start), int(start) + int(count)))
-        return out
+        return account_ids(self.name)
 
     def mmdebstrap_dirs(self) -> set[str]:
         """mmdebstrap's and podrepro's temp dirs of this user (podrepro-mm-*, podrepro-svc-*, ...)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -20,22 +19,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
+from tests.e2e.conftest import REPO, account_ids, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _image_ids() -> list[str]:
     return podman("images", "-a", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout.decode().splitlines()
-
-
-def _subuids() -> range:
-    user = pwd.getpwuid(os.getuid()).pw_name
-    for line in Path("/etc/subuid").read_text().splitlines():
-        name, start, count = line.split(":")
-        if name in (user, str(os.getuid())):
-            return range(int(start), int(start) + int(count))
-    return range(0)
 
 
 def _uid_of(pid: str) -> int | None:
@@ -286,6 +276,7 @@ def _wait_for(path_text: Callable[[], object], timeout: float) -> None:
 def test_signal_during_layer_build_leaves_nothing(tmp_path: Path, unique: str, sig: int) -> None:
     proj = _unique_project(tmp_path, unique)
     ids_before = _image_ids()
+    temp_before = temp_dirs_of(account_ids())
     err = tmp_path / "err.txt"
     with open(err, "w") as ef:
         p = subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm"], cwd=proj,
@@ -307,6 +298,8 @@ def test_signal_during_layer_build_leaves_nothing(tmp_path: Path, unique: str, s
     time.sleep(1)
     left = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", f"echo {unique}"], capture_output=True, text=True)
     assert left.stdout.strip() == "", "orphaned RUN-step processes: " + left.stdout
+    # nor the RUN step's run dir (podman build left it in /var/tmp when it was interrupted)
+    assert temp_dirs_of(account_ids()) - temp_before == set(), "temp dirs left behind"
     # the lock is free again: the next build goes through, and really builds
     again = podrepro("image", "build", "arm", "--json", cwd=proj, timeout=1800)
     assert again.returncode == 0, again.stderr
@@ -317,7 +310,7 @@ def test_signal_during_layer_build_leaves_nothing(tmp_path: Path, unique: str, s
 def test_sigint_during_bootstrap_leaves_nothing(tmp_path: Path) -> None:
     err = tmp_path / "err.txt"
     env = dict(os.environ, PODREPRO_PROGRESS="plain", PODREPRO_VARIANT="essential")
-    before = temp_dirs_of({os.getuid(), *_subuids()})
+    before = temp_dirs_of(account_ids())
     with open(err, "w") as ef:
         p = subprocess.Popen([sys.executable, "-m", "podrepro", "image", "build", "arm", "--profile", "base",
                               "--rebuild"], stdout=subprocess.PIPE, stderr=ef, text=True,
@@ -332,12 +325,12 @@ def test_sigint_during_bootstrap_leaves_nothing(tmp_path: Path) -> None:
     assert subprocess.run(["pgrep", "-u", str(os.getuid()), "mmdebstrap"], capture_output=True).returncode == 1
     # nor any of mmdebstrap's unshared children (they run as a subordinate uid; another account's
     # bootstraps on the same machine are not ours)
-    ours = {os.getuid(), *_subuids()}
+    ours = account_ids()
     found = subprocess.run(["pgrep", "-f", "mmdebstrap --mode=unshare"], capture_output=True, text=True).stdout.split()
     left = [pid for pid in found if _uid_of(pid) in ours]
     assert left == [], f"mmdebstrap processes left: {left}"
     time.sleep(2)
-    assert temp_dirs_of({os.getuid(), *_subuids()}) - before == set(), "temp dirs left behind"
+    assert temp_dirs_of(account_ids()) - before == set(), "temp dirs left behind"
 
 
 def _seed_containers() -> list[str]:

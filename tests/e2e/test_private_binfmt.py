@@ -30,7 +30,7 @@ from podrepro import elfprobe, privbinfmt
 from podrepro.arches import lookup
 from podrepro.binfmt.qemu import kernel_supported
 from podrepro.paths import Paths
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, account_ids, temp_dirs_of
 from tests.e2e.test_binfmt_root import (  # the fixture disables Debian's qemu-mips64el, restores it, compares
     BINFMT,
     _as_user,
@@ -181,6 +181,7 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
 
     mips = lookup("mips")
     before = snapshot()
+    temp_before = temp_dirs_of(account_ids(user.pw_name))
     handlers = [e.name for e in analyze(read_state(), mips, detect_distro()).matching
                 if (BINFMT / e.name).read_text().startswith("enabled")]
     assert handlers, "no host handler for mipsel to disable: the test would prove nothing"
@@ -241,3 +242,6 @@ def test_zero_sudo_mips_from_an_empty_store(user: pwd.struct_passwd, tmp_path: P
             os.kill(int(pause.read_text()), signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
     assert snapshot() == before, "the host's binfmt_misc changed"
+    # the bootstrap's binfmt_misc mount point went with podrepro's temp dir (a mktemp -d of the
+    # hook's own stayed in /tmp, one per zero-sudo bootstrap)
+    assert temp_dirs_of(account_ids(user.pw_name)) - temp_before == set(), "temp dirs left behind"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
+from tests.e2e.conftest import REPO, account_ids, approve, no_leftover_containers, podman, podrepro, temp_dirs_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -71,21 +71,8 @@ def locks_free() -> list[str]:
     return held
 
 
-def _subuid_range() -> range:
-    """The subordinate uids this user's namespaces map (mmdebstrap's temp dirs belong to them)."""
-    user = os.environ.get("USER") or ""
-    try:
-        for line in Path("/etc/subuid").read_text().splitlines():
-            name, start, count = line.split(":")
-            if name in (user, str(os.getuid())):
-                return range(int(start), int(start) + int(count))
-    except (OSError, ValueError):
-        pass
-    return range(0)
-
-
 def my_temp_dirs() -> set[str]:
-    return temp_dirs_of({os.getuid(), *_subuid_range()})
+    return temp_dirs_of(account_ids())
 
 
 def assert_clean(before_tmp: set[str], ids_before: list[str] | None = None) -> None:

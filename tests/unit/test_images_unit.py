@@ -198,6 +198,31 @@ def test_import_argv_labels_are_unquoted_and_exact() -> None:
     assert not any("\\" in a for a in argv)
     with pytest.raises(EngineError):
         commands.import_argv("podman", "arm", None, "x", {"k": "a b"})
+    assert argv[-2:] == ["-", "localhost/x:y"]  # a stream on standard input
+    # a file is named: podman reads it in place instead of copying a stream to its temp dir first
+    named = commands.import_argv("podman", "arm", "v7", "localhost/x:y", r.labels(), source="/r/rootfs.tar")
+    assert named[-2:] == ["/r/rootfs.tar", "localhost/x:y"] and "-" not in named
+
+
+def test_podman_tmpdir_follows_tmpdir_and_removes_what_gone_processes_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from podrepro.engine.podman import podman_tmpdir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    gone = tmp_path / f"podrepro-import-{os.getuid()}-999999999-x"
+    gone.mkdir()
+    (gone / "podman123").write_bytes(b"half a root filesystem")
+    alive = tmp_path / f"podrepro-import-{os.getuid()}-{os.getppid()}-y"
+    alive.mkdir()
+    other = tmp_path / f"podrepro-import-{os.getuid() + 1}-999999999-z"  # another user's
+    other.mkdir()
+    with podman_tmpdir("import") as d:
+        assert d.parent == tmp_path and d.name.startswith(f"podrepro-import-{os.getuid()}-{os.getpid()}-")
+        assert not gone.exists() and alive.exists() and other.exists()
+        (d / "podman42").write_bytes(b"what podman left")
+    assert not d.exists()  # removed afterwards, with what podman left in it
 
 
 def _base_image(recipe: Recipe, created: str, tagged: bool = True) -> ImageInfo:
