@@ -1,9 +1,11 @@
-"""Rootless Debian root filesystems with mmdebstrap, streamed straight into ``podman import``.
+"""Rootless Debian root filesystems with mmdebstrap, for ``podman import``.
 
-No tarball touches the disk: ``mmdebstrap --mode=unshare ... SUITE -`` writes a tar to stdout and
-``podman import -`` reads it. Downloaded .debs are synced in and out of a per-arch package cache
-(mmdebstrap's documented ``sync-in``/``sync-out`` hooks with ``--skip=essential/unlink``) so a
-rebuild does not download everything again.
+``mmdebstrap --mode=unshare ... SUITE FILE`` writes a tar into a temp dir of podrepro's own and
+``podman import FILE`` reads it (given standard input, podman 4 copies it to a temp file of its
+own first, and leaves that file in /var/tmp when interrupted). Downloaded .debs are synced in and
+out of a per-arch package cache (mmdebstrap's documented ``sync-in``/``sync-out`` hooks, with
+``--skip=essential/unlink`` for the chroot installer) so a rebuild does not download everything
+again.
 """
 
 from __future__ import annotations
@@ -122,6 +124,26 @@ FNR == NR { st[$2] = $1; have[$2] = $3 " " $4; next }
 END { for (p in st) if (!(p in want)) print "installed but not resolved: " p }
 """
 
+# The packages whose files are extracted before dpkg unpacks anything (awk; unit-tested): the
+# Essential:yes and Priority: required ones and, transitively, every package of the resolved set
+# they depend on (Depends and Pre-Depends, any alternative that is in the set). Input: the hook's
+# fields file, "file<TAB>package<TAB>version<TAB>arch<TAB>essential<TAB>priority<TAB>deps" per
+# line. Prints their files, in the input's order.
+DEPS_AWK = r"""
+{ file[$2] = $1; deps[$2] = $7; order[NR] = $2
+  if ($5 == "yes" || $6 == "required") { queue[++n] = $2; take[$2] = 1 } }
+END {
+  for (i = 1; i <= n; i++) {
+    m = split(deps[queue[i]], alt, /[,|]/)
+    for (j = 1; j <= m; j++) {
+      d = alt[j]; sub(/^[ \t]+/, "", d); sub(/[ (:].*$/, "", d)
+      if (d != "" && (d in file) && !(d in take)) { take[d] = 1; queue[++n] = d }
+    }
+  }
+  for (i = 1; i <= NR; i++) if (order[i] in take) print file[order[i]]
+}
+"""
+
 # Where mmdebstrap has set things up for this run, which a seed's old copies must not replace:
 # the apt sources, mmdebstrap's apt/dpkg settings and its apt config in /tmp (its cleanup uses and
 # removes them), and the downloaded .debs and index files (synced out to the package cache).
@@ -131,31 +153,42 @@ RUN_OWNED = (
     "tmp",
 )
 
+# mmdebstrap's line once the tar it writes to a file is complete (it then removes its root)
+TAR_COMPLETE = b"I: removing tempdir "
 SEED_FD_ENV = "PODREPRO_SEED_FD"
 BINFMT_REGISTER_ENV = "PODREPRO_BINFMT_REGISTER"
 BINFMT_MOUNT_ENV = "PODREPRO_BINFMT_MOUNT"
 SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in the build log
 
-# mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that installs the extracted
-# packages with the *host's* dpkg and --root: unpacking and dpkg's own bookkeeping run natively;
-# only the maintainer scripts and triggers run (chrooted, by dpkg) under qemu. mmdebstrap's own
-# way runs the target's dpkg and apt in the chroot, so every byte of every package is unpacked
-# again under emulation; this hook installs the same packages (same dpkg database, same files in
-# /etc) in about two thirds of the time. The order follows mmdebstrap's: base-passwd first (its
-# preinst creates /etc/passwd), then the Essential:yes packages, then the rest; everything is
-# unpacked first (pre-dependencies are already on disk from the extract phase), then dpkg
-# configures in dependency order. --path-include=* undoes path-exclude rules of the host's dpkg
-# config, which --root does not isolate. Passed inline: the namespace's root may not be able to
-# read a file in the user's home.
+# mmdebstrap --extract-hook (run in its user namespace, $1 = the root) that resolves, downloads
+# and installs the packages with the *host's* apt and dpkg (--root): resolving, unpacking and
+# dpkg's own bookkeeping run natively; only the maintainer scripts and triggers run (chrooted, by
+# dpkg) under qemu. mmdebstrap's own way runs the target's dpkg and apt in the chroot, so every
+# byte of every package is unpacked again under emulation.
+#
+# mmdebstrap runs with --variant=extract and no --include: it sets up apt in the root (sources,
+# keyring, apt-get update) and the mounts, and then calls this hook. The package set is the apt
+# patterns in $include (a line podrepro puts before this script): apt resolves them with
+# mmdebstrap's apt setup and downloads what the package cache lacks, as mmdebstrap itself does for
+# --include (apt only prints its dpkg calls; the list of .debs, in apt's order, comes out on fd
+# 7). Only the files of the Essential and Priority: required packages and of what they depend on
+# are extracted first (DEPS_AWK; the maintainer scripts that run while dpkg unpacks need a shell
+# and the essential tools): mmdebstrap would extract every package, a whole compiler's worth of
+# files that dpkg then writes again. The order follows mmdebstrap's: base-passwd first (its
+# preinst creates /etc/passwd), then the Essential:yes packages, then the rest in apt's order;
+# everything is unpacked first, then dpkg configures in dependency order. --path-include=* undoes
+# path-exclude rules of the host's dpkg config, which --root does not isolate. Passed inline: the
+# namespace's root may not be able to read a file in the user's home.
 #
 # Seeding: with $PODREPRO_SEED_FD set, that descriptor (podrepro passes it as mmdebstrap's
 # standard input, which its hooks inherit) streams the root filesystem of an earlier base image
 # of the same architecture and suite (podrepro exports it). When that image's packages
 # are all part of this run's resolved set (SEED_AWK), the root is replaced by it (keeping what
 # this run set up: RUN_OWNED, and dev/proc/sys, where mmdebstrap has mounted things) and only the
-# packages it lacks are installed: a recipe change that adds packages, or the same packages under
-# a new recipe, configures a handful of packages instead of a whole system. Anything else (an
-# unreadable stream, a package the new set does not have) falls back to installing everything.
+# packages it lacks are installed (nothing is extracted first: the seed is a configured system):
+# a recipe change that adds packages, or the same packages under a new recipe, configures a
+# handful of packages instead of a whole system. Anything else (an unreadable stream, a package
+# the new set does not have) falls back to installing everything.
 # Either way the result must be exactly the resolved set, fully installed (CHECK_AWK).
 HOST_DPKG_HOOK = r"""set -eu
 root="$1"
@@ -179,9 +212,9 @@ hostdpkg() {
 installed() {
   dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
 }
-# the packages apt resolved for --include, as mmdebstrap hands them to extract hooks
-# (/var/cache/apt/archives may hold more: the synced-in package cache)
+# the resolved set: "file package version arch essential" per line, in apt's order
 want="$root/.podrepro-want"
+fields="$root/.podrepro-fields"
 todo="$want"
 seed="$root/.podrepro-seed"
 if [ -n "${PODREPRO_SEED_FD:-}" ]; then
@@ -193,14 +226,23 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   seeding=$!
   exec 8<&-
 fi
-# (dpkg-deb extracts each control archive into a temp dir: one in the root, which goes with it
-# when the bootstrap is interrupted, never one in /tmp)
+echo "I: downloading packages with apt..." >&2
+APT_CONFIG="${MMDEBSTRAP_APT_CONFIG:?mmdebstrap passed no apt config}" apt-get --yes -oDebug::pkgDpkgPm=1 \
+  -oDir::Log=/dev/null -oAPT::Keep-Fds::=7 "-oDPkg::Tools::options::'cat >&7'::InfoFD=7" \
+  "-oDpkg::Pre-Install-Pkgs::=cat >&7" -oDebug::NoLocking=1 -oDpkg::Use-Pty=0 \
+  install ${include:?podrepro passed no packages} 7> "$root/.podrepro-debs" >&2
+# what each one is (dpkg-deb extracts each control archive into a temp dir: one in the root,
+# which goes with it when the bootstrap is interrupted, never one in /tmp)
 mkdir -p "$root/.podrepro-tmp"
-for d in ${MMDEBSTRAP_ESSENTIAL:?mmdebstrap passed no package list}; do
-  d="${d#/}"
-  echo "$d $(TMPDIR="$root/.podrepro-tmp" dpkg-deb --show --showformat='${Package} ${Version} ${Architecture} ${Essential}' "$d")"
-done > "$want"
+while read -r d; do
+  case "$d" in "$root"/*) d="${d#"$root"/}" ;; esac
+  printf '%s\t' "$d"
+  TMPDIR="$root/.podrepro-tmp" dpkg-deb --show \
+    --showformat='${Package}\t${Version}\t${Architecture}\t${Essential}\t${Priority}\t${Pre-Depends}, ${Depends}\n' "$d"
+done < "$root/.podrepro-debs" > "$fields"
 rmdir "$root/.podrepro-tmp"
+if [ ! -s "$fields" ]; then echo "E: podrepro: apt resolved no packages" >&2; exit 1; fi
+awk -F '\t' '{ print $1, $2, $3, $4, $5 }' "$fields" > "$want"
 if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   delta="$root/.podrepro-delta"
   : > "$delta"
@@ -225,6 +267,15 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   fi
   rm -rf --one-file-system "$seed"
 fi
+if [ "$todo" = "$want" ]; then
+  # a whole system: the files of the essential set first (see above)
+  pre=$(awk -F '\t' '@DEPS_AWK@' "$fields")
+  echo "I: extracting archives: $(echo $pre | wc -w) essential and required packages and their dependencies" >&2
+  for d in $pre; do
+    { dpkg-deb --fsys-tarfile "$d" || : > "$root/.podrepro-failed"; } | tar -C "$root" --keep-directory-symlink -x
+    if [ -e "$root/.podrepro-failed" ]; then echo "E: podrepro: could not extract $d" >&2; exit 1; fi
+  done
+fi
 first=; ess=; rest=
 while read -r d pkg version arch essential; do
   case "$pkg" in base-passwd) first="$d"; continue ;; esac
@@ -241,9 +292,9 @@ echo "I: podrepro: configuring them (maintainer scripts run emulated)" >&2
 hostdpkg --configure --pending || hostdpkg --configure --pending --force-depends
 installed "$root" > "$root/.podrepro-got"
 bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
-rm -f "$want" "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
+rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
-""".replace("@SEED_AWK@", SEED_AWK).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
+""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
 
 def host_debian_mirror(paths: Sequence[Path] = (Path("/etc/apt/sources.list"),),
@@ -305,6 +356,17 @@ def _parse_deb822(text: str) -> str | None:
     return None
 
 
+def host_dpkg_packages(spec: BootstrapSpec) -> tuple[str, ...]:
+    """What a host-dpkg bootstrap asks apt for: the variant's package set (mmdebstrap's own
+    patterns), usr-is-merged when merged /usr is set up first, the profile's packages."""
+    return (*VARIANT_PACKAGES[spec.variant], *(("usr-is-merged",) if spec.merged_usr else ()), *spec.include)
+
+
+def host_dpkg_hook(packages: Sequence[str]) -> str:
+    """HOST_DPKG_HOOK with its package list (apt patterns, one word each) set first."""
+    return f"include={shlex.quote(' '.join(packages))}\n{HOST_DPKG_HOOK}"
+
+
 def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     """The mmdebstrap command line (pure; unit-tested)."""
     host_dpkg = spec.host_dpkg
@@ -318,12 +380,10 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
         "--dpkgopt=force-unsafe-io",
     ]
     if host_dpkg:
-        # apt patterns go one per --include (mmdebstrap would split a list at the commas inside them)
-        argv += [f"--include={p}" for p in VARIANT_PACKAGES[spec.variant]]
         if spec.merged_usr:
-            argv += ["--setup-hook=" + merged_usr_hook(spec.debian_arch), "--include=usr-is-merged"]
-        argv.append("--extract-hook=" + HOST_DPKG_HOOK)
-    if spec.include:
+            argv.append("--setup-hook=" + merged_usr_hook(spec.debian_arch))
+        argv.append("--extract-hook=" + host_dpkg_hook(host_dpkg_packages(spec)))
+    elif spec.include:
         argv.append("--include=" + ",".join(spec.include))
     if spec.debs_cache is not None:
         cache = shlex.quote(str(spec.debs_cache))

@@ -1,6 +1,6 @@
 """Base images into a temporary tag: bootstrapped by mmdebstrap (seeded from an earlier base when
-one fits) or imported from a rootfs tarball, streamed into ``podman import``; or pulled from a
-registry and re-labelled. The Builder verifies the result and gives it its real tag."""
+one fits) into a tar that ``podman import`` reads, or imported from a rootfs tarball; or pulled
+from a registry and re-labelled. The Builder verifies the result and gives it its real tag."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
@@ -60,7 +60,6 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
     hook seeded the root filesystem from, if it did."""
     arch = recipe.arch
     labels = recipe.labels()
-    imp = commands.import_argv(b.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels)
     with open(log, "ab") as lf, contextlib.ExitStack() as cleanup:
         if source.kind == "rootfs":
             assert source.value is not None
@@ -83,7 +82,14 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                                        include=tuple(recipe.data.get("include", ())), debs_cache=debs,
                                        installer=str(recipe.data.get("installer", "chroot")),
                                        merged_usr=recipe.data.get("merged_usr") == "usr-is-merged")
-        argv = bootstrap.mmdebstrap_argv(spec)
+        # podman import reads the root filesystem's tar from a file of ours (in a dir removed when
+        # the with block ends, whatever happens): from standard input it would copy it into a temp
+        # file of its own first, and it can start as soon as the tar is complete, while
+        # mmdebstrap still removes its root (see below)
+        imtmp = cleanup.enter_context(podman_tmpdir("import", b.engine.binary))
+        rootfs = imtmp / "rootfs.tar"
+        argv = bootstrap.mmdebstrap_argv(spec, output=str(rootfs))
+        imp = commands.import_argv(b.engine.binary, arch.oci_arch, arch.oci_variant, tmp, labels, source=str(rootfs))
         # its own process group: on interruption the whole mmdebstrap tree (its unshared child
         # included) gets the SIGINT a terminal's Ctrl-C would give it, the path it cleans up after
         # mmdebstrap's temp dirs go into a dir of ours, removed afterwards whatever happens:
@@ -104,8 +110,6 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             mount.mkdir()
             mount.chmod(0o711)
             env[bootstrap.BINFMT_MOUNT_ENV] = str(mount)
-        # podman import's copy of the stream (removed when the with block ends, whatever happens)
-        imtmp = cleanup.enter_context(podman_tmpdir("import", b.engine.binary))
         stream = None
         env["TMPDIR"] = str(mmtmp)
         start = 0
@@ -120,7 +124,7 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             what = recipe.variant + (f" + the {recipe.profile} profile's {len(spec.include)} packages"
                                      if spec.include else "")
             b.reporter.step("bootstrap", f"mmdebstrap {arch.debian} {recipe.suite} ({what}){seeding} → podman import")
-            lf.write(f"$ {' '.join(argv)} | {' '.join(imp)}\n".encode())
+            lf.write(f"$ {' '.join(argv)}\n".encode())
             lf.flush()
             start = lf.tell()  # this attempt's part of the log
             if stream is not None:
@@ -130,7 +134,7 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             # its messages are read here: into the log, to the reporter's status line (what it is
             # doing: "configuring 37/95: ca-certificates"), and with -v to the user as they are
             mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL, cwd=str(mmtmp),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         except BaseException:
             if stream is not None:
                 stream.finish()
@@ -140,14 +144,15 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             stream.spawned()
         try:
             assert mm.stdout is not None
-            im = b.children.spawn(imp, stdin=mm.stdout, stdout=lf, stderr=lf, env={"TMPDIR": str(imtmp)})
-            mm.stdout.close()  # podman import owns the read end now
-            assert mm.stderr is not None
+            im: subprocess.Popen[bytes] | None = None
             try:
                 # an interruption while mmdebstrap runs arrives here: the seed's export container
                 # must go whatever happens (stream.finish)
                 progress = BootstrapProgress()
-                for line in mm.stderr:
+                for line in mm.stdout:
+                    if im is None and line.startswith(bootstrap.TAR_COMPLETE):
+                        # the tar is complete: podman import starts while mmdebstrap removes its root
+                        im = _start_import(b, imp, lf)
                     lf.write(line)
                     if b.verbose:
                         b.reporter.output(line)
@@ -155,7 +160,9 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                     if status is not None:
                         b.reporter.status(status)
                 rc_mm = mm.wait()
-                rc_im = im.wait()
+                if im is None and rc_mm == 0:  # an mmdebstrap that does not say it (other versions)
+                    im = _start_import(b, imp, lf)
+                rc_im = im.wait() if im is not None else 0
             finally:
                 if stream is not None:
                     stream.finish()
@@ -179,7 +186,8 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             raise _Transient(last)
         if kind == "nospace":
             raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
-                              hint=f"free space in {b.paths.cache} or the podman store; log: {log}")
+                              hint=f"free space in {b.paths.cache}, {rootfs.parent.parent} or the podman store; "
+                                   f"log: {log}")
         hint = f"full log: {log}"
         if spec.host_dpkg and "podrepro:" in text:
             # the failure came from installing with the host's dpkg: the other way may work
@@ -193,6 +201,12 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         last = process.last_line(text, "(no output)", errors_first=True)
         raise EngineError(f"podman import failed (exit {rc_im}): {last}", hint=f"log: {log}")
     return stream.image.tags[0] if stream is not None and hook_seeded(log, start) else None
+
+
+def _start_import(b: Builder, imp: list[str], lf: BinaryIO) -> subprocess.Popen[bytes]:
+    lf.write(f"$ {' '.join(imp)}\n".encode())
+    lf.flush()
+    return b.children.spawn(imp, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
 
 
 def pull_base(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:

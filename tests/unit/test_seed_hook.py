@@ -16,10 +16,22 @@ from podrepro.engine import bootstrap
 
 STATUS = "var/lib/dpkg/stub-status"  # "ii  name version arch" per line
 
+# dpkg-deb --show --showformat=F FILE: the fields kept next to the fake .deb (tab-separated);
+# dpkg-deb --fsys-tarfile FILE: a tar of the payload dir kept next to it
 DPKG_DEB = """#!/bin/sh
-# dpkg-deb --show --showformat=F FILE: the fields kept next to the fake .deb
 for a; do f="$a"; done
-cut -d' ' -f1-3 "$f.fields" | tr -d '\\n'; printf ' %s' "$(cut -d' ' -f4 "$f.fields")"
+case "$1" in
+  --show) cat "$f.fields" ;;
+  --fsys-tarfile) echo "$f" >> "$STUB_EXTRACTED"; tar -C "$f.payload" -cf - . ;;
+  *) exit 2 ;;
+esac
+"""
+
+# apt-get: the resolved .debs, as apt's Pre-Install-Pkgs hook gets them (absolute, in the root),
+# to fd 7; its arguments logged
+APT_GET = """#!/bin/sh
+echo "apt-get APT_CONFIG=$APT_CONFIG $*" >> "$STUB_LOG"
+for d in $STUB_DEBS; do echo "$STUB_ROOT$d" >&7; done
 """
 
 DPKG_QUERY = """#!/bin/sh
@@ -50,14 +62,18 @@ done
 def _stubs(tmp: Path) -> Path:
     bindir = tmp / "stubs"
     bindir.mkdir()
-    for name, text in (("dpkg", DPKG), ("dpkg-deb", DPKG_DEB), ("dpkg-query", DPKG_QUERY)):
+    for name, text in (("dpkg", DPKG), ("dpkg-deb", DPKG_DEB), ("dpkg-query", DPKG_QUERY), ("apt-get", APT_GET)):
         (bindir / name).write_text(text)
         (bindir / name).chmod(0o755)
     return bindir
 
 
+DEPENDS = {"base-passwd": "libc6 (>= 2.34)", "gcc-12": "libc6 (>= 2.36), cpp-12 | gcc-12-base:any"}
+
+
 def _fresh_root(tmp: Path, want: list[str]) -> tuple[Path, list[str]]:
-    """A root as mmdebstrap leaves it for the extract hook: extracted files, its apt setup, the .debs."""
+    """A root as mmdebstrap hands it to the extract hook (its apt setup, the package cache synced
+    in, nothing extracted) and the .debs apt resolves ("/var/cache/apt/archives/...")."""
     root = tmp / "root"
     for d in ("etc/apt/apt.conf.d", "var/cache/apt/archives", "var/lib/dpkg", "var/lib/apt/lists", "usr/bin",
               "tmp", "dev", "proc", "sys"):
@@ -65,17 +81,24 @@ def _fresh_root(tmp: Path, want: list[str]) -> tuple[Path, list[str]]:
     (root / "etc/apt/sources.list").write_text("deb NEW-RUN bookworm main\n")
     (root / "etc/apt/apt.conf.d/00mmdebstrap").write_text("new run\n")
     (root / "tmp/mmdebstrap.apt.conf.X").write_text("new run's apt config\n")
-    (root / "usr/bin/from-extraction").write_text("extracted\n")
     (root / "dev/mounted-here").write_text("must survive\n")
     (root / STATUS).write_text("")
     debs = []
     for spec in want:  # "name version arch essential"
         name, version, arch = spec.split()[:3]
+        essential = spec.split()[3] if len(spec.split()) == 4 else ""
         rel = f"var/cache/apt/archives/{name}_{version}_{arch}.deb"
         (root / rel).write_text("not really a deb\n")
-        (root / (rel + ".fields")).write_text(spec + ("" if len(spec.split()) == 4 else " ") + "\n")
+        (root / (rel + ".fields")).write_text(
+            "\t".join((name, version, arch, essential, "optional", DEPENDS.get(name, ""))) + "\n")
+        (root / (rel + ".payload/usr/bin")).mkdir(parents=True)
+        (root / (rel + f".payload/usr/bin/extracted-{name}")).write_text("extracted\n")
         debs.append("/" + rel)
     return root, debs
+
+
+def _extracted(root: Path) -> list[str]:
+    return sorted(p.name[len("extracted-"):] for p in (root / "usr/bin").glob("extracted-*"))
 
 
 def _seed_tar(installed: list[str]) -> bytes:
@@ -104,13 +127,15 @@ def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None,
     bindir = _stubs(tmp)
     log = tmp / "dpkg.log"
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", STUB_LOG=str(log), STUB_REFUSE=refuse,
-               MMDEBSTRAP_ESSENTIAL=" ".join(debs))
+               STUB_DEBS=" ".join(debs), STUB_ROOT=str(root), STUB_EXTRACTED=str(tmp / "extracted"),
+               MMDEBSTRAP_APT_CONFIG="/tmp/mmdebstrap.apt.conf.X")
     env.pop(bootstrap.SEED_FD_ENV, None)
     (tmp / "seed.tar").write_bytes(seed or b"")
     if seed is not None:
         env[bootstrap.SEED_FD_ENV] = "0"  # as podrepro passes it: mmdebstrap's standard input
     with open(tmp / "seed.tar", "rb") as stdin:
-        cp = subprocess.run(["sh", "-c", bootstrap.HOST_DPKG_HOOK, "hook", str(root)], env=env, text=True,
+        cp = subprocess.run(["sh", "-c", bootstrap.host_dpkg_hook(["?essential", "gcc-12"]), "hook", str(root)], env=env,
+                            text=True,
                             stdin=stdin, capture_output=True, timeout=60)
     calls = log.read_text().splitlines() if log.exists() else []
     return cp, calls
@@ -133,7 +158,7 @@ def test_a_usable_seed_replaces_the_root_and_only_the_missing_packages_are_insta
     # the seed's configured files replaced the extracted ones ...
     assert (root / "usr/bin/from-seed").read_text() == "configured\n"
     assert (root / "etc/configured-by-postinst").exists()
-    assert not (root / "usr/bin/from-extraction").exists()
+    assert _extracted(root) == []  # the seed is a configured system: nothing is extracted first
     # ... but what mmdebstrap set up for this run is this run's, and its mounts were not touched
     assert (root / "etc/apt/sources.list").read_text() == "deb NEW-RUN bookworm main\n"
     assert (root / "etc/apt/apt.conf.d/00mmdebstrap").read_text() == "new run\n"
@@ -154,7 +179,7 @@ def test_an_unusable_seed_is_not_used(tmp_path: Path, seed_status: str, why: str
     assert cp.returncode == 0, cp.stderr
     assert f"not seeding from the earlier base: {why}" in cp.stderr
     assert _unpacked(calls) == sorted(Path(d).name for d in debs)
-    assert (root / "usr/bin/from-extraction").exists() and not (root / "usr/bin/from-seed").exists()
+    assert _extracted(root) == ["base-passwd", "libc6"] and not (root / "usr/bin/from-seed").exists()
     assert (root / "etc/apt/sources.list").read_text() == "deb NEW-RUN bookworm main\n"
     assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
 
@@ -165,17 +190,24 @@ def test_an_unreadable_seed_stream_falls_back_to_installing_everything(tmp_path:
     assert cp.returncode == 0, cp.stderr
     assert "not seeding from the earlier base: its root filesystem could not be read" in cp.stderr
     assert len(_unpacked(calls)) == len(WANT)
-    assert (root / "usr/bin/from-extraction").exists()
+    assert _extracted(root) == ["base-passwd", "libc6"]
 
 
 def test_without_a_seed_everything_is_installed_base_passwd_first_then_essential(tmp_path: Path) -> None:
     root, debs = _fresh_root(tmp_path, WANT)
     cp, calls = _run(tmp_path, root, debs, None)
     assert cp.returncode == 0, cp.stderr
+    # apt resolved the hook's packages with mmdebstrap's apt setup
+    assert calls[0].startswith("apt-get APT_CONFIG=/tmp/mmdebstrap.apt.conf.X --yes") and \
+        calls[0].endswith(" install ?essential gcc-12"), calls[0]
     unpack = next(c for c in calls if "--unpack" in c)
     order = [Path(a).name.split("_")[0] for a in unpack.split() if a.endswith(".deb")]
     assert order[0] == "base-passwd" and sorted(order) == sorted(w.split()[0] for w in WANT)
     assert any("--configure --pending" in c for c in calls)
+    # before dpkg unpacks: the files of the essential package and of what it depends on, only
+    assert _extracted(root) == ["base-passwd", "libc6"]
+    assert (tmp_path / "extracted").read_text().split() == [d.lstrip("/") for d in debs[:2]]
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
 
 
 @pytest.mark.parametrize("seed", [False, True])
@@ -185,6 +217,32 @@ def test_the_result_must_be_exactly_the_resolved_set(tmp_path: Path, seed: bool)
     cp, _ = _run(tmp_path, root, debs, tar, refuse="make")  # dpkg "fails" to install make
     assert cp.returncode == 1
     assert "the installed packages are not the resolved set: not installed: make" in cp.stderr
+
+
+def test_apt_resolving_nothing_is_an_error(tmp_path: Path) -> None:
+    root, _ = _fresh_root(tmp_path, WANT)
+    cp, calls = _run(tmp_path, root, [], None)
+    assert cp.returncode == 1 and "apt resolved no packages" in cp.stderr, cp.stderr
+    assert not [c for c in calls if "--unpack" in c]
+
+
+def test_the_extracted_set_is_the_essential_and_required_closure(tmp_path: Path) -> None:
+    rows = [  # file, package, version, arch, essential, priority, Pre-Depends + Depends
+        ("f/a", "a", "1", "armhf", "yes", "required", ", libc6 (>= 2.36), dash | bash"),
+        ("f/libc6", "libc6", "2", "armhf", "", "optional", ", libgcc-s1:any"),
+        ("f/libgcc", "libgcc-s1", "1", "armhf", "", "optional", ", "),
+        ("f/dash", "dash", "1", "armhf", "", "optional", "debianutils (>= 5), "),
+        ("f/debianutils", "debianutils", "1", "armhf", "", "optional", ", "),
+        ("f/gcc", "gcc-12", "1", "armhf", "", "optional", ", libc6, cpp-12"),
+        ("f/cpp", "cpp-12", "1", "armhf", "", "optional", ", "),
+        ("f/req", "tzdata", "1", "all", "", "required", ", debconf (>= 0.5) | debconf-2.0"),
+        ("f/debconf", "debconf", "1", "all", "", "important", ", "),
+    ]
+    (tmp_path / "fields").write_text("".join("\t".join(r) + "\n" for r in rows))
+    cp = subprocess.run(["awk", "-F", "\t", bootstrap.DEPS_AWK, str(tmp_path / "fields")], capture_output=True,
+                        text=True, check=True)
+    # in the input's order; the compiler and what only it needs are not extracted
+    assert cp.stdout.split() == ["f/a", "f/libc6", "f/libgcc", "f/dash", "f/debianutils", "f/req", "f/debconf"]
 
 
 def _awk(program: str, tmp: Path, have: str, want: str) -> tuple[str, str]:
