@@ -533,3 +533,69 @@ def test_a_profile_package_change_installs_through_the_host_dpkg_path(tmp_path: 
         assert all(line.startswith("ii ") for line in rows), listing  # dpkg --audit printed nothing above them
     finally:
         podrepro("image", "rm", out["tag"])
+
+
+# run by the target's own python in the image: every .pyc of the standard library and of the
+# python3 packages against what that python itself compiles from the same source
+PYC_CHECK = """
+import importlib.util, os, py_compile, tempfile
+same, differ, missing = 0, [], []
+for top in ("/usr/lib/python3.11", "/usr/lib/python3/dist-packages", "/usr/share/python3"):
+    for d, _, files in os.walk(top):
+        for f in files:
+            if "__pycache__" in d or not f.endswith(".py"):
+                continue
+            src = os.path.join(d, f)
+            cached = importlib.util.cache_from_source(src)
+            if not os.path.exists(cached):
+                missing.append(src)
+                continue
+            fd, fresh = tempfile.mkstemp(suffix=".pyc")
+            os.close(fd)
+            py_compile.compile(src, cfile=fresh, dfile=src, doraise=True)
+            if open(fresh, "rb").read() == open(cached, "rb").read():
+                same += 1
+            else:
+                differ.append(src)
+            os.unlink(fresh)
+print(same, len(differ), len(missing), " ".join((differ + missing)[:5]))
+"""
+
+
+def test_native_byte_compilation_gives_the_targets_own_pyc_files(tmp_path: Path) -> None:
+    """With the host's CPython the target's exact version (Debian 12's python3.11 here, as in the
+    bookworm images), the bootstrap's Python byte-compilation runs natively: every .pyc in the
+    image is byte-identical to what the target's own python (emulated) compiles from the same
+    file, none is missing, and py_compile.py is the package's own again."""
+    host = subprocess.run(["/usr/bin/python3.11", "-I", "-S", "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True)
+    assert host.returncode == 0, "this host's python3.11 is the condition of the test: /usr/bin/python3.11 missing"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    # a fresh bootstrap seeded from the base: python3-minimal's postinsts run in it (py_compile
+    # of the standard library, py3compile)
+    (proj / "podrepro.toml").write_text(f'[profile.pyc]\nextends = "base"\npackages = ["python3-minimal"]\n'
+                                        f'# {tmp_path.name}\n')
+    approve(proj)
+    r = podrepro("image", "build", "arm", "--profile", "pyc", "--rebuild", "--json", cwd=proj, timeout=3600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    try:
+        log = Path(out["log"]).read_text(errors="replace")
+        target = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
+                        "dpkg-query", "-W", "-f", "${Version}", "libpython3.11-minimal").stdout.decode()
+        assert target.split("-")[0] == host.stdout.strip(), (target, host.stdout)  # the same CPython version
+        m = re.search(r"I: podrepro: byte-compiled (\d+) files of Python 3\.11 natively", log)
+        assert m is not None and int(m[1]) > 100, log[-3000:]
+        check = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
+                       "sh", "-c", f"python3 -c '{PYC_CHECK}' && dpkg --verify libpython3.11-minimal python3.11-minimal"
+                       " python3-minimal && ls -A / /usr/lib/python3.11")
+        assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+        first, *rest = check.stdout.decode().splitlines()
+        same, differ, missing = (int(w) for w in first.split()[:3])
+        assert same > 100 and differ == 0 and missing == 0, first
+        # nothing of the hook's is left: no stand-in, no list (dpkg --verify printed nothing above)
+        listing = "\n".join(rest)
+        assert ".podrepro" not in listing and "podrepro-real" not in listing, listing
+    finally:
+        podrepro("image", "rm", out["tag"])

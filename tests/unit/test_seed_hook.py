@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -34,19 +35,30 @@ echo "apt-get APT_CONFIG=$APT_CONFIG $*" >> "$STUB_LOG"
 for d in $STUB_DEBS; do echo "$STUB_ROOT$d" >&7; done
 """
 
+# -W -f '${Version}' PKG: the version in $STUB_VERSIONS ("pkg=version ..."); -W: the status file
 DPKG_QUERY = """#!/bin/sh
 for a; do case "$a" in --admindir=*) admin="${a#--admindir=}" ;; esac; done
+version=; for a; do [ "$a" = '${Version}' ] && version=1; done
+case "$version" in 1)
+  for a; do pkg="$a"; done
+  for kv in ${STUB_VERSIONS:-}; do [ "${kv%%=*}" = "$pkg" ] && { printf '%s' "${kv#*=}"; exit 0; }; done
+  exit 1 ;;
+esac
 cat "$admin/stub-status" 2>/dev/null || true
 """
 
 # --unpack records each package as installed (replacing an older version), unless its name is in
-# $STUB_REFUSE; --configure does nothing; every call is logged
+# $STUB_REFUSE; --configure runs $STUB_POSTINST, if any, as a maintainer script would run in the
+# chroot (the list the hook names for the py_compile stand-in is in the root); every call is logged
 DPKG = """#!/bin/sh
 echo "dpkg $*" >> "$STUB_LOG"
-root=; unpack=
+root=; unpack=; configure=
 for a; do
-  case "$a" in --root=*) root="${a#--root=}" ;; --unpack) unpack=1 ;; esac
+  case "$a" in --root=*) root="${a#--root=}" ;; --unpack) unpack=1 ;; --configure) configure=1 ;; esac
 done
+if [ -n "$configure" ] && [ -n "${STUB_POSTINST:-}" ]; then
+  PODREPRO_PYC_LIST="$root${PODREPRO_PYC_LIST:-}" sh -c "$STUB_POSTINST"
+fi
 [ -n "$unpack" ] || exit 0
 for a; do
   case "$a" in *.deb) ;; *) continue ;; esac
@@ -123,12 +135,13 @@ def _seed_tar(installed: list[str]) -> bytes:
 
 
 def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None,
-         refuse: str = "") -> tuple[subprocess.CompletedProcess[str], list[str]]:
+         refuse: str = "", **extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bindir = _stubs(tmp)
     log = tmp / "dpkg.log"
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", STUB_LOG=str(log), STUB_REFUSE=refuse,
                STUB_DEBS=" ".join(debs), STUB_ROOT=str(root), STUB_EXTRACTED=str(tmp / "extracted"),
                MMDEBSTRAP_APT_CONFIG="/tmp/mmdebstrap.apt.conf.X")
+    env.update(extra)
     env.pop(bootstrap.SEED_FD_ENV, None)
     (tmp / "seed.tar").write_bytes(seed or b"")
     if seed is not None:
@@ -275,3 +288,134 @@ def test_final_check_reports_every_kind_of_difference(tmp_path: Path) -> None:
         "installed but not resolved: z"])
     out, _ = _awk(bootstrap.CHECK_AWK, tmp_path, "ii  a 1 armhf\n", "x a 1 armhf \n")
     assert out == ""
+
+
+# ---- Python's byte-compilation, natively -----------------------------------------------------
+
+PYV = f"{sys.version_info[0]}.{sys.version_info[1]}"
+TAG = sys.implementation.cache_tag
+
+
+def _expected_pyc(src: Path, dfile: str, optimize: int = -1) -> bytes:
+    import py_compile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "x.pyc"
+        py_compile.compile(str(src), cfile=str(out), dfile=dfile, doraise=True, optimize=optimize,
+                           invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+        return out.read_bytes()
+
+
+def test_the_py_compile_stand_in_writes_down_what_it_is_asked(tmp_path: Path) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "py_compile.py").write_text(bootstrap.PYC_SHIM)
+    listed = tmp_path / "list"
+    env = dict(os.environ, PODREPRO_PYC_LIST=str(listed))
+    env.pop("SOURCE_DATE_EPOCH", None)
+
+    def run(*args: str, stdin: str = "") -> None:
+        subprocess.run([sys.executable, "-E", "-S", *args], env=env, cwd=shim, check=True, capture_output=True,
+                       text=True, input=stdin)
+
+    # python3.X's postinst: the script with the files; py3compile: -m py_compile - with names on stdin, -O
+    run(str(shim / "py_compile.py"), "/usr/lib/a.py", "/usr/lib/b.py")
+    run("-O", "-m", "py_compile", "-", stdin="/usr/lib/c.py\n")
+    # compileall, with a cfile and a dfile of its own, in checked-hash mode
+    run("-c", "import py_compile; py_compile.compile('/x/d.py', cfile='/x/__pycache__/d.pyc', dfile='/shown/d.py', "
+        "optimize=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)")
+    rows = [line.split("\t") for line in listed.read_text().splitlines()]
+    assert rows == [
+        [PYV, "0", "TIMESTAMP", "/usr/lib/a.py", "", ""],
+        [PYV, "0", "TIMESTAMP", "/usr/lib/b.py", "", ""],
+        [PYV, "1", "TIMESTAMP", "/usr/lib/c.py", "", ""],
+        [PYV, "2", "CHECKED_HASH", "/x/d.py", "/x/__pycache__/d.pyc", "/shown/d.py"],
+    ]
+    # nothing compiled (python itself caches the stand-in when it is imported: the hook keeps
+    # py_compile's own cache aside meanwhile)
+    assert not [p for p in tmp_path.rglob("*.pyc") if not p.name.startswith("py_compile.")]
+    # without the list it refuses, loudly (a postinst that fails, not files silently left out)
+    env.pop("PODREPRO_PYC_LIST")
+    cp = subprocess.run([sys.executable, "-E", "-S", str(shim / "py_compile.py"), "/usr/lib/a.py"], env=env,
+                        capture_output=True, text=True)
+    assert cp.returncode != 0 and "PODREPRO_PYC_LIST is not set" in cp.stderr
+
+
+def test_native_byte_compilation_gives_the_targets_files_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    lib = root / f"usr/lib/python{PYV}"
+    lib.mkdir(parents=True)
+    (lib / "mod.py").write_text("def f():\n    assert True\n    return __file__\n")
+    (root / f"etc/python{PYV}").mkdir(parents=True)
+    (root / f"etc/python{PYV}/sitecustomize.py").write_text("# the target's own\n")
+    # an absolute link, as Debian ships sitecustomize.py: resolved inside the root, never the host's
+    (lib / "sitecustomize.py").symlink_to(f"/etc/python{PYV}/sitecustomize.py")
+    (lib / "escape.py").symlink_to("/../../../../../../etc/hostname")  # clamped at the root: not there
+    listed = tmp_path / "list"
+    rows = [
+        (PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/mod.py", "", ""),
+        (PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/mod.py", "", ""),  # asked twice: compiled once
+        (PYV, "1", "TIMESTAMP", f"/usr/lib/python{PYV}/mod.py", "", ""),
+        (PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/sitecustomize.py", "", ""),
+        ("2.7", "0", "TIMESTAMP", "/usr/lib/python2.7/old.py", "", ""),  # another version's: not this run's
+    ]
+    listed.write_text("".join("\t".join(r) + "\n" for r in rows))
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", bootstrap.PYC_NATIVE, str(root), str(listed), PYV],
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert f"byte-compiled 3 files of Python {PYV} natively" in cp.stderr
+    cache = lib / "__pycache__"
+    assert (cache / f"mod.{TAG}.pyc").read_bytes() == _expected_pyc(lib / "mod.py", f"/usr/lib/python{PYV}/mod.py")
+    assert (cache / f"mod.{TAG}.opt-1.pyc").read_bytes() == _expected_pyc(
+        lib / "mod.py", f"/usr/lib/python{PYV}/mod.py", optimize=1)
+    assert (cache / f"sitecustomize.{TAG}.pyc").read_bytes() == _expected_pyc(
+        root / f"etc/python{PYV}/sitecustomize.py", f"/usr/lib/python{PYV}/sitecustomize.py")
+    assert not (root / "usr/lib/python2.7").exists()
+    # a link that leads out of the root finds nothing there: an error, not the host's file
+    listed.write_text("\t".join((PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/escape.py", "", "")) + "\n")
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", bootstrap.PYC_NATIVE, str(root), str(listed), PYV],
+                        capture_output=True, text=True)
+    assert cp.returncode != 0 and not (cache / f"escape.{TAG}.pyc").exists()
+
+
+@pytest.mark.parametrize("same_version", [True, False])
+def test_the_hook_byte_compiles_natively_only_with_the_targets_exact_version(tmp_path: Path,
+                                                                             same_version: bool) -> None:
+    import platform
+
+    root, debs = _fresh_root(tmp_path, WANT)
+    lib = root / f"usr/lib/python{PYV}"
+    lib.mkdir(parents=True)
+    (lib / "py_compile.py").write_text("# the target's own py_compile, here a stub that compiles nothing\n")
+    (lib / "mod.py").write_text("X = 1\n")
+    (lib / "__pycache__").mkdir()
+    (lib / "__pycache__" / f"py_compile.{TAG}.pyc").write_bytes(b"the seed's own, compiled by the target")
+    stubs = tmp_path / "pystub"
+    stubs.mkdir()
+    (stubs / f"python{PYV}").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    (stubs / f"python{PYV}").chmod(0o755)
+    version = platform.python_version() if same_version else "9.9.9"
+    # the postinst of python3.X: the target's python runs py_compile.py with the files (here the
+    # host's, on the root's path: there is no chroot in a unit test)
+    # (and py3compile's way, -m py_compile with the names on standard input, which makes python
+    # cache the module it runs)
+    postinst = (f"{sys.executable} -E -S {lib}/py_compile.py /usr/lib/python{PYV}/mod.py && "
+                f"echo /usr/lib/python{PYV}/mod.py | (cd {lib} && {sys.executable} -E -S -O -m py_compile -)")
+    cp, _ = _run(tmp_path, root, debs, None, STUB_VERSIONS=f"libpython{PYV}-minimal={version}-1+deb12u1",
+                 STUB_POSTINST=postinst, PATH=f"{tmp_path / 'stubs'}:{stubs}:{os.environ['PATH']}")
+    assert cp.returncode == 0, cp.stderr
+    # the target's py_compile.py is its own again, and the hook's list is gone
+    assert (lib / "py_compile.py").read_text().startswith("# the target's own py_compile")
+    assert not (lib / "py_compile.py.podrepro-real").exists() and not (root / ".podrepro-pyc").exists()
+    pyc = lib / "__pycache__" / f"mod.{TAG}.pyc"
+    if same_version:
+        # py_compile's own cache is what it was (not the stand-in's)
+        assert sorted(p.name for p in (lib / "__pycache__").glob("py_compile.*")) == [f"py_compile.{TAG}.pyc"]
+        assert (lib / "__pycache__" / f"py_compile.{TAG}.pyc").read_bytes() == b"the seed's own, compiled by the target"
+        assert f"byte-compiled 2 files of Python {PYV} natively" in cp.stderr, cp.stderr
+        assert pyc.read_bytes() == _expected_pyc(lib / "mod.py", f"/usr/lib/python{PYV}/mod.py")
+        assert (lib / "__pycache__" / f"mod.{TAG}.opt-1.pyc").read_bytes() == _expected_pyc(
+            lib / "mod.py", f"/usr/lib/python{PYV}/mod.py", optimize=1)
+    else:  # the postinst ran the target's own py_compile (which compiles nothing here)
+        assert "natively" not in cp.stderr and not pyc.exists()
