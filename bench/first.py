@@ -11,7 +11,9 @@ In one run, on the same machine:
   (f0) with --baseline-python: (f) again with another podrepro (an earlier version), same run
   (h) the same as (f) with `--cross --native-harness`: an amd64 base and the cross image instead
       of the arm images; the build natively, ctest natively, the test programs under qemu
-Prints them, f/a (target <= 1.0), h/a, f/f0, and the parts from the progress lines.
+Prints them, f/a (target <= 1.0), h/a, f/f0, and the parts from the progress lines. With
+--runs N, (a) and (f) alternate N times and the ratio is the median of the runs' f/a (the disk
+and the mirror make single runs vary by several seconds).
 
     sudo python3 bench/first.py --user podrepro-ci --python /var/tmp/podrepro-ci/venv/bin/python
 """
@@ -25,6 +27,7 @@ import pwd
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,17 +48,26 @@ def main() -> None:
     ap.add_argument("--user", required=True, help="unprivileged user with rootless podman set up")
     ap.add_argument("--python", default=sys.executable, help="python with podrepro installed, readable by --user")
     ap.add_argument("--baseline-python", help="another podrepro's python: (f0), the same reproduction with it")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="(a) then (f), this many times in turn; the ratio is the median of the runs' f/a")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: step (a) is the seed's root-only recipe")
     from podrepro.engine.bootstrap import host_debian_mirror
 
     pw = pwd.getpwnam(args.user)
-    a = seed_recipe(host_debian_mirror())
-    print(f"(a) seed recipe, root, armhf minbase: {a:.1f} s", flush=True)
-
-    f = first_reproduction(args.user, pw, args.python)
-    print(f"f/a = {f / a:.2f} (target <= 1.0: {'met' if f / a <= 1.0 else 'NOT met'})", flush=True)
+    pairs = []
+    for run in range(1, args.runs + 1):
+        a = seed_recipe(host_debian_mirror())
+        print(f"run {run}: (a) seed recipe, root, armhf minbase: {a:.1f} s", flush=True)
+        f = first_reproduction(args.user, pw, args.python)
+        print(f"run {run}: f/a = {f / a:.2f}", flush=True)
+        pairs.append((a, f))
+    ratio = statistics.median(f / a for a, f in pairs)
+    a = statistics.median(a for a, _ in pairs)
+    f = statistics.median(f for _, f in pairs)
+    print(f"median of {len(pairs)} run(s): (a) {a:.1f} s, (f) {f:.1f} s, f/a = {ratio:.2f} "
+          f"(target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'})", flush=True)
     h = first_reproduction(args.user, pw, args.python, "(h) podrepro", ("--cross", "--native-harness"))
     print(f"h/a = {h / a:.2f} (the hybrid reproduction: built natively, the tests' harness native, the test "
           "programs emulated)", flush=True)

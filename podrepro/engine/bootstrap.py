@@ -74,6 +74,9 @@ class BootstrapSpec:
     debs_cache: Path | None = None
     installer: str = "host-dpkg"  # "host-dpkg" (see HOST_DPKG_HOOK) or "chroot" (mmdebstrap's own)
     merged_usr: bool = False      # host-dpkg: merged /usr set up first, usr-is-merged (the recipe's merged_usr)
+    # host-dpkg with a package cache: the hook sends the .debs it downloaded on $PODREPRO_DEBS_FD
+    # while dpkg configures (podrepro stores them), instead of mmdebstrap's sync-out afterwards
+    debs_fd: bool = False
 
     @property
     def host_dpkg(self) -> bool:
@@ -260,6 +263,7 @@ RUN_OWNED = (
 # mmdebstrap's line once the tar it writes to a file is complete (it then removes its root)
 TAR_COMPLETE = b"I: removing tempdir "
 SEED_FD_ENV = "PODREPRO_SEED_FD"
+DEBS_FD_ENV = "PODREPRO_DEBS_FD"
 BINFMT_REGISTER_ENV = "PODREPRO_BINFMT_REGISTER"
 BINFMT_MOUNT_ENV = "PODREPRO_BINFMT_MOUNT"
 SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in the build log
@@ -330,6 +334,11 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   seeding=$!
   exec 8<&-
 fi
+# the .debs already there (synced in from podrepro's package cache)
+set +f
+(cd "$root/var/cache/apt/archives" && for d in *.deb; do [ ! -e "$d" ] || echo "var/cache/apt/archives/$d"; done) \
+  > "$root/.podrepro-cached"
+set -f
 echo "I: downloading packages with apt..." >&2
 APT_CONFIG="${MMDEBSTRAP_APT_CONFIG:?mmdebstrap passed no apt config}" apt-get --yes -oDebug::pkgDpkgPm=1 \
   -oDir::Log=/dev/null -oAPT::Keep-Fds::=7 "-oDPkg::Tools::options::'cat >&7'::InfoFD=7" \
@@ -421,6 +430,20 @@ PODREPRO_PYC_SHIM
   done
 done
 : > "$root/.podrepro-pyc"
+debsout=
+if [ -n "${PODREPRO_DEBS_FD:-}" ]; then
+  # the .debs this run downloaded go to podrepro's package cache while dpkg configures (a tar on
+  # the descriptor podrepro gave mmdebstrap, which it reads as it comes): the disk and the
+  # second core are idle meanwhile, and mmdebstrap's sync-out took seconds afterwards
+  cut -f1 "$fields" | grep -vxF -f "$root/.podrepro-cached" | sed 's|^var/cache/apt/archives/||' \
+    > "$root/.podrepro-new" || true
+  # (written by perl, which mmdebstrap itself needs: the descriptor may be above 9, which sh
+  # cannot redirect, and the namespace's root may not reopen the pipe by its /proc name)
+  tar -C "$root/var/cache/apt/archives" -cf - --no-recursion -T "$root/.podrepro-new" |
+    perl -e 'open(my $o, ">&=", $ARGV[0]) or die "fd $ARGV[0]: $!\n"; binmode STDIN; binmode $o;
+      while (read(STDIN, my $buf, 1 << 16)) { print $o $buf or die "$!\n" } close $o or die "$!\n"' "$PODREPRO_DEBS_FD" &
+  debsout=$!
+fi
 echo "I: podrepro: configuring them (maintainer scripts run emulated)" >&2
 # in dependency order; the host's dpkg takes its own architecture for the native one, so an
 # Architecture: all package's dependency on an armhf (say) package looks unmet to it: those few
@@ -438,9 +461,13 @@ for e in $pyc; do
   rmdir "$real.podrepro-cache"
   (umask 022; "${e#*=}" -I -S -c '@PYC_NATIVE@' "$root" "$root/.podrepro-pyc" "$v") >&2
 done
+if [ -n "$debsout" ] && ! wait "$debsout"; then
+  echo "W: podrepro: the downloaded packages could not be sent to the package cache" >&2
+fi
 installed "$root" > "$root/.podrepro-got"
 bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
-rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-pyc" "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
+rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-pyc" "$root/.podrepro-cached" "$root/.podrepro-new" \
+  "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
 """.replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
@@ -540,9 +567,10 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
         argv += [
             '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
             f"--setup-hook=sync-in {cache} /var/cache/apt/archives/",
-            # the extract variant runs no customize hooks: its last hook is the extract hook
-            f"--{'extract' if host_dpkg else 'customize'}-hook=sync-out /var/cache/apt/archives {cache}",
         ]
+        if not (host_dpkg and spec.debs_fd):
+            # the extract variant runs no customize hooks: its last hook is the extract hook
+            argv.append(f"--{'extract' if host_dpkg else 'customize'}-hook=sync-out /var/cache/apt/archives {cache}")
     argv += [spec.suite, output]
     if spec.mirror:
         argv.append(spec.mirror)

@@ -5,10 +5,14 @@ from a registry and re-labelled. The Builder verifies the result and gives it it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import json
 import os
+import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -82,6 +86,11 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                                        include=tuple(recipe.data.get("include", ())), debs_cache=debs,
                                        installer=str(recipe.data.get("installer", "chroot")),
                                        merged_usr=recipe.data.get("merged_usr") == "usr-is-merged")
+        # the hook sends the .debs it downloaded while dpkg configures, on a pipe of ours
+        receiver = _DebsReceiver(debs) if spec.host_dpkg else None
+        if receiver is not None:
+            cleanup.callback(receiver.finish)  # whatever happens, the thread is done and the pipe closed
+            spec = dataclasses.replace(spec, debs_fd=True)
         # podman import reads the root filesystem's tar from a file of ours (in a dir removed when
         # the with block ends, whatever happens): from standard input it would copy it into a temp
         # file of its own first, and it can start as soon as the tar is complete, while
@@ -133,8 +142,16 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             # existing file as a sources.list, and a repository could hold one ("http:/evil")
             # its messages are read here: into the log, to the reporter's status line (what it is
             # doing: "configuring 37/95: ca-certificates"), and with -v to the user as they are
-            mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL, cwd=str(mmtmp),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+            if receiver is not None:
+                env[bootstrap.DEBS_FD_ENV] = str(receiver.write_fd)  # the hook sends the new .debs there
+            try:
+                mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
+                                      cwd=str(mmtmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      start_new_session=True, env=env,
+                                      pass_fds=(receiver.write_fd,) if receiver is not None else ())
+            finally:
+                if receiver is not None:
+                    receiver.started()  # our copy of the write end closed: EOF once mmdebstrap's are
         except BaseException:
             if stream is not None:
                 stream.finish()
@@ -173,7 +190,12 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             remove_tree(mmtmp, b.engine.binary)
             raise
         remove_tree(mmtmp, b.engine.binary)
+        stored, trouble = receiver.finish() if receiver is not None else (0, None)
+        if stored:
+            lf.write(f"I: podrepro: {stored} downloaded packages stored in {debs}\n".encode())
     b.children.forget()
+    if rc_mm == 0 and trouble is not None:
+        b.reporter.warn(f"{trouble}; the next bootstrap downloads them again")
     if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
         # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
         b.reporter.warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
@@ -201,6 +223,65 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         last = process.last_line(text, "(no output)", errors_first=True)
         raise EngineError(f"podman import failed (exit {rc_im}): {last}", hint=f"log: {log}")
     return stream.image.tags[0] if stream is not None and hook_seeded(log, start) else None
+
+
+class _DebsReceiver:
+    """Reads the tar of .debs the hook sends on a pipe (while dpkg configures) into the package
+    cache, in a thread: plain .deb files only, each written under a temporary name and renamed."""
+
+    NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~%_:-]*\.deb")
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self._r, self.write_fd = os.pipe()
+        self.stored = 0
+        self.trouble: str | None = None
+        self._written = False
+        self._thread = threading.Thread(target=self._run, name="podrepro-debs", daemon=True)
+
+    def started(self) -> None:
+        """mmdebstrap has its copy of the write end: ours goes, the thread reads to the end."""
+        os.close(self.write_fd)
+        self._written = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        import tarfile
+
+        part: Path | None = None
+        try:
+            with os.fdopen(self._r, "rb") as pipe, tarfile.open(fileobj=pipe, mode="r|") as tar:
+                for member in tar:
+                    if not (member.isfile() and self.NAME.fullmatch(member.name)):
+                        continue
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    part = self.dest / f".{member.name}.part-{os.getpid()}"
+                    with open(part, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    os.replace(part, self.dest / member.name)
+                    part = None
+                    self.stored += 1
+        except tarfile.ReadError:
+            pass  # nothing sent: the hook stopped before it configured (its failure says why)
+        except OSError as e:  # the pipe's read end closes: the hook's tar stops, it says so
+            what = "no space left on device" if e.errno == errno.ENOSPC else e.strerror
+            self.trouble = f"{what} for the package cache in {self.dest}"
+        finally:
+            if part is not None:
+                part.unlink(missing_ok=True)
+
+    def finish(self) -> tuple[int, str | None]:
+        """Wait for the thread (mmdebstrap is gone, so the pipe is at its end): (stored, trouble).
+        Never started: both ends closed. Idempotent."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout=120)
+        elif not self._written:
+            self._written = True
+            for fd in (self._r, self.write_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        return self.stored, self.trouble
 
 
 def _start_import(b: Builder, imp: list[str], lf: BinaryIO) -> subprocess.Popen[bytes]:

@@ -118,12 +118,15 @@ def test_bootstrap_on_a_full_cache_fails_cleanly(user: User, full_fs: Path) -> N
         assert others == [] and "Traceback" not in cp.stderr, cp.stderr
         after = tags()
         assert [t for t in after if t.startswith("localhost/podrepro/tmp:")] == []
-        # mmdebstrap goes on when its sync-out hook cannot save the .debs: the image is built and
-        # verified, and podrepro says so, one warning line for the .deb cache and one for the index
+        # the bootstrap goes on when the .debs cannot be saved (the hook sends them while dpkg
+        # configures, podrepro stores them): the image is built and verified, and podrepro says
+        # so, one warning line for the .deb cache, and one for the index if that did not fit either
         assert cp.returncode == 0, cp.stderr
-        assert errors == [] and len(warnings) == 2, cp.stderr
+        assert errors == [] and len(warnings) in (1, 2), cp.stderr
         assert "no space left on device for the package cache" in warnings[0], cp.stderr
-        assert "could not update the image index" in warnings[1] and "is built" in warnings[1], cp.stderr
+        assert all("could not update the image index" in w and "is built" in w for w in warnings[1:]), cp.stderr
+        # and no half-written .deb is left in the cache under any name
+        assert not [p.name for p in (full_fs / "cache").rglob("*") if ".part-" in p.name], cp.stderr
         assert cp.stdout.strip().startswith("localhost/podrepro/base:arm-"), cp.stdout
         assert cp.stdout.strip().split()[0] in "\n".join(after), "the built image is tagged"
         ps = user.podman("ps", "-a", "--external", "--format", "{{.ID}} {{.Image}}")

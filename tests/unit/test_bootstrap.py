@@ -44,6 +44,11 @@ def test_host_dpkg_installer_resolves_and_installs_the_packages_in_a_hook(tmp_pa
     assert '--root="$root"' in hook and "--force-architecture" in hook and "--configure --pending" in hook
     assert 'APT_CONFIG="${MMDEBSTRAP_APT_CONFIG' in hook and "install ${include" in hook
     assert ">&2" in hook  # the tar goes to stdout: nothing else may
+    # with the descriptor (as podrepro bootstraps): the hook sends the .debs, no sync-out afterwards
+    piped = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None,
+                                                              debs_cache=tmp_path / "debs", debs_fd=True))
+    assert [a for a in piped if a.startswith(("--setup-hook=sync", "--extract-hook=sync", "--customize-hook=sync"))] == [
+        f"--setup-hook=sync-in {tmp_path}/debs /var/cache/apt/archives/"]
     # a package name cannot break out of the line (the shell quotes it)
     odd = bootstrap.mmdebstrap_argv(bootstrap.BootstrapSpec("armhf", "bookworm", "minbase", None,
                                                             include=("x';touch /tmp/p;'",)))

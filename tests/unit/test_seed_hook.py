@@ -4,12 +4,14 @@ status file. The e2e suite runs the same hook inside mmdebstrap with the real to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +34,7 @@ esac
 # to fd 7; its arguments logged
 APT_GET = """#!/bin/sh
 echo "apt-get APT_CONFIG=$APT_CONFIG $*" >> "$STUB_LOG"
+for f in "$STUB_ROOT"/stash/*.deb; do [ ! -e "$f" ] || mv "$f" "$STUB_ROOT/var/cache/apt/archives/"; done
 for d in $STUB_DEBS; do echo "$STUB_ROOT$d" >&7; done
 """
 
@@ -83,9 +86,10 @@ def _stubs(tmp: Path) -> Path:
 DEPENDS = {"base-passwd": "libc6 (>= 2.34)", "gcc-12": "libc6 (>= 2.36), cpp-12 | gcc-12-base:any"}
 
 
-def _fresh_root(tmp: Path, want: list[str]) -> tuple[Path, list[str]]:
+def _fresh_root(tmp: Path, want: list[str], cached: tuple[str, ...] | None = None) -> tuple[Path, list[str]]:
     """A root as mmdebstrap hands it to the extract hook (its apt setup, the package cache synced
-    in, nothing extracted) and the .debs apt resolves ("/var/cache/apt/archives/...")."""
+    in, nothing extracted) and the .debs apt resolves ("/var/cache/apt/archives/..."). The
+    packages not in ``cached`` (all by default) are "downloaded" by the apt-get stub."""
     root = tmp / "root"
     for d in ("etc/apt/apt.conf.d", "var/cache/apt/archives", "var/lib/dpkg", "var/lib/apt/lists", "usr/bin",
               "tmp", "dev", "proc", "sys"):
@@ -100,7 +104,11 @@ def _fresh_root(tmp: Path, want: list[str]) -> tuple[Path, list[str]]:
         name, version, arch = spec.split()[:3]
         essential = spec.split()[3] if len(spec.split()) == 4 else ""
         rel = f"var/cache/apt/archives/{name}_{version}_{arch}.deb"
-        (root / rel).write_text("not really a deb\n")
+        if cached is None or name in cached:
+            (root / rel).write_text("not really a deb\n")
+        else:
+            (root / "stash").mkdir(exist_ok=True)
+            (root / "stash" / Path(rel).name).write_text(f"{name}, downloaded\n")
         (root / (rel + ".fields")).write_text(
             "\t".join((name, version, arch, essential, "optional", DEPENDS.get(name, ""))) + "\n")
         (root / (rel + ".payload/usr/bin")).mkdir(parents=True)
@@ -134,8 +142,8 @@ def _seed_tar(installed: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None,
-         refuse: str = "", **extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None, refuse: str = "", pass_fds: tuple[int, ...] = (),
+         **extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bindir = _stubs(tmp)
     log = tmp / "dpkg.log"
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", STUB_LOG=str(log), STUB_REFUSE=refuse,
@@ -149,7 +157,7 @@ def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None,
     with open(tmp / "seed.tar", "rb") as stdin:
         cp = subprocess.run(["sh", "-c", bootstrap.host_dpkg_hook(["?essential", "gcc-12"]), "hook", str(root)], env=env,
                             text=True,
-                            stdin=stdin, capture_output=True, timeout=60)
+                            stdin=stdin, capture_output=True, timeout=60, pass_fds=pass_fds)
     calls = log.read_text().splitlines() if log.exists() else []
     return cp, calls
 
@@ -419,3 +427,97 @@ def test_the_hook_byte_compiles_natively_only_with_the_targets_exact_version(tmp
             lib / "mod.py", f"/usr/lib/python{PYV}/mod.py", optimize=1)
     else:  # the postinst ran the target's own py_compile (which compiles nothing here)
         assert "natively" not in cp.stderr and not pyc.exists()
+
+
+# ---- the downloaded .debs, to podrepro's package cache while dpkg configures --------------------
+
+def test_the_hook_sends_only_the_packages_it_downloaded(tmp_path: Path) -> None:
+    import tarfile
+
+    root, debs = _fresh_root(tmp_path, WANT, cached=("libc6", "make"))
+    r, w = os.pipe()
+    high = os.dup2(w, 23)  # podrepro's pipe may well be above 9, which sh cannot redirect
+    os.close(w)
+    w = high
+    try:
+        cp, _ = _run(tmp_path, root, debs, None, pass_fds=(w,), PODREPRO_DEBS_FD=str(w))
+    finally:
+        os.close(w)
+    assert cp.returncode == 0, cp.stderr
+    with os.fdopen(r, "rb") as pipe, tarfile.open(fileobj=pipe, mode="r|") as tar:
+        sent = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+    assert sent == {"base-passwd_3.6.1_armhf.deb": b"base-passwd, downloaded\n",
+                    "gcc-12_12.2.0-14_armhf.deb": b"gcc-12, downloaded\n"}
+    assert "could not be sent" not in cp.stderr
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+def _tar_of(members: list[tuple[str, bytes | str]]) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, what in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(what, str):  # a symbolic link to it
+                info.type, info.linkname = tarfile.SYMTYPE, what
+                t.addfile(info)
+            else:
+                info.size = len(what)
+                t.addfile(info, io.BytesIO(what))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_the_package_cache_takes_plain_deb_files_only_and_never_half_of_one(tmp_path: Path, cut: bool) -> None:
+    from podrepro.images.base import _DebsReceiver
+
+    cache = tmp_path / "debs"
+    cache.mkdir()
+    data = _tar_of([("gcc-12_12.2.0-14_armhf.deb", b"x" * 300_000), ("../evil_1_all.deb", b"evil"),
+                    ("sub/dir_1_all.deb", b"nested"), ("link_1_all.deb", "/etc/passwd"), ("notes.txt", b"no"),
+                    ("make_4.3-4.1_armhf.deb", b"m" * 5000)])
+    if cut:  # the hook killed halfway through gcc's file
+        data = data[:100_000]
+    rec = _DebsReceiver(cache)
+    w = os.dup(rec.write_fd)  # the writer: mmdebstrap's hook, here this test
+    rec.started()
+    with os.fdopen(w, "wb") as out:
+        out.write(data)
+    stored, trouble = rec.finish()
+    names = sorted(p.name for p in cache.iterdir())
+    if cut:
+        assert names == [] and stored == 0  # no partial file under any name
+    else:
+        assert names == ["gcc-12_12.2.0-14_armhf.deb", "make_4.3-4.1_armhf.deb"] and stored == 2, names
+        assert (cache / "gcc-12_12.2.0-14_armhf.deb").read_bytes() == b"x" * 300_000
+    assert trouble is None and not (tmp_path / "evil_1_all.deb").exists()
+
+
+def test_a_full_package_cache_is_reported_and_leaves_no_half_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import shutil
+
+    from podrepro.images import base
+
+    cache = tmp_path / "debs"
+    cache.mkdir()
+    real = shutil.copyfileobj
+
+    def full_after_the_first(src: Any, dst: Any, length: int = 0) -> None:
+        if any(cache.glob("*.deb")):  # the second file: a few bytes, then the disk is full
+            dst.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst, length)
+
+    monkeypatch.setattr(shutil, "copyfileobj", full_after_the_first)
+    rec = base._DebsReceiver(cache)
+    w = os.dup(rec.write_fd)
+    rec.started()
+    # (the receiver stops reading: the hook's tar stops too)
+    with contextlib.suppress(BrokenPipeError), os.fdopen(w, "wb") as out:
+        out.write(_tar_of([("a_1_all.deb", b"a" * 1000), ("b_1_all.deb", b"b" * 1000), ("c_1_all.deb", b"c")]))
+    stored, trouble = rec.finish()
+    assert stored == 1 and sorted(p.name for p in cache.iterdir()) == ["a_1_all.deb"]
+    assert trouble == f"no space left on device for the package cache in {cache}"
