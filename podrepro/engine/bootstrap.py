@@ -446,10 +446,11 @@ if [ -n "${PODREPRO_DEBS_FD:-}" ]; then
 fi
 echo "I: podrepro: configuring them (maintainer scripts run emulated)" >&2
 # in dependency order; the host's dpkg takes its own architecture for the native one, so an
-# Architecture: all package's dependency on an armhf (say) package looks unmet to it: those few
-# are configured in a second pass, after everything they really need
+# Architecture: all package's dependency on an armhf (say) package looks unmet to it: dpkg
+# configures those few last, when nothing else is left ("configuring anyway"), in the same pass
+# (a second pass after a failing first one, as before, ran every trigger twice)
 export PODREPRO_PYC_LIST=/.podrepro-pyc
-hostdpkg --configure --pending || hostdpkg --configure --pending --force-depends
+hostdpkg --configure --pending --force-depends
 for e in $pyc; do
   v="${e%%=*}"
   real="$root/usr/lib/python$v/py_compile.py"
