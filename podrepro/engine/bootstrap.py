@@ -260,8 +260,6 @@ RUN_OWNED = (
     "tmp",
 )
 
-# mmdebstrap's line once the tar it writes to a file is complete (it then removes its root)
-TAR_COMPLETE = b"I: removing tempdir "
 SEED_FD_ENV = "PODREPRO_SEED_FD"
 DEBS_FD_ENV = "PODREPRO_DEBS_FD"
 BINFMT_REGISTER_ENV = "PODREPRO_BINFMT_REGISTER"
@@ -576,6 +574,22 @@ def mmdebstrap_argv(spec: BootstrapSpec, output: str = "-") -> list[str]:
     if spec.mirror:
         argv.append(spec.mirror)
     return argv
+
+
+# apt's own words for a package set it cannot install (a name it does not know, one without a
+# candidate for the architecture, conflicts): the user's package list is to blame, not the mirror
+APT_REFUSAL = re.compile(
+    r"^E: (Unable to locate package \S+|Package '[^']+' has no installation candidate"
+    r"|Couldn't find any package by (?:glob|regex) '[^']+'|Unable to correct problems, you have held broken packages\.)",
+    re.MULTILINE)
+# the hook's own lines once dpkg works (not the hook's text, which mmdebstrap echoes into the log)
+HOOK_INSTALLING = re.compile(r"^I: podrepro: (unpacking|configuring)", re.MULTILINE)
+
+
+def apt_refusal(log_text: str) -> str | None:
+    """apt's first line saying it cannot install the package set, if the log has one."""
+    m = APT_REFUSAL.search(log_text)
+    return m[1] if m else None
 
 
 def classify_failure(log_text: str) -> str:

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from podrepro import privbinfmt
 from podrepro.engine import bootstrap, commands, process
@@ -93,8 +93,7 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             spec = dataclasses.replace(spec, debs_fd=True)
         # podman import reads the root filesystem's tar from a file of ours (in a dir removed when
         # the with block ends, whatever happens): from standard input it would copy it into a temp
-        # file of its own first, and it can start as soon as the tar is complete, while
-        # mmdebstrap still removes its root (see below)
+        # file of its own first (and leave that in /var/tmp when interrupted)
         imtmp = cleanup.enter_context(podman_tmpdir("import", b.engine.binary))
         rootfs = imtmp / "rootfs.tar"
         argv = bootstrap.mmdebstrap_argv(spec, output=str(rootfs))
@@ -161,15 +160,11 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             stream.spawned()
         try:
             assert mm.stdout is not None
-            im: subprocess.Popen[bytes] | None = None
             try:
                 # an interruption while mmdebstrap runs arrives here: the seed's export container
                 # must go whatever happens (stream.finish)
                 progress = BootstrapProgress()
                 for line in mm.stdout:
-                    if im is None and line.startswith(bootstrap.TAR_COMPLETE):
-                        # the tar is complete: podman import starts while mmdebstrap removes its root
-                        im = _start_import(b, imp, lf)
                     lf.write(line)
                     if b.verbose:
                         b.reporter.output(line)
@@ -177,9 +172,11 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                     if status is not None:
                         b.reporter.status(status)
                 rc_mm = mm.wait()
-                if im is None and rc_mm == 0:  # an mmdebstrap that does not say it (other versions)
-                    im = _start_import(b, imp, lf)
-                rc_im = im.wait() if im is not None else 0
+                rc_im = 0
+                if rc_mm == 0:
+                    lf.write(f"$ {' '.join(imp)}\n".encode())
+                    lf.flush()
+                    rc_im = b.children.spawn(imp, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf).wait()
             finally:
                 if stream is not None:
                     stream.finish()
@@ -196,7 +193,7 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
     b.children.forget()
     if rc_mm == 0 and trouble is not None:
         b.reporter.warn(f"{trouble}; the next bootstrap downloads them again")
-    if rc_mm == 0 and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
+    if rc_mm == 0 and receiver is None and bootstrap.NO_SPACE.search(log.read_text(errors="replace")[-20000:]):
         # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
         b.reporter.warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
     if rc_mm != 0:
@@ -210,8 +207,14 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
                               hint=f"free space in {b.paths.cache}, {rootfs.parent.parent} or the podman store; "
                                    f"log: {log}")
+        missing = bootstrap.apt_refusal(text)
+        if missing is not None:  # a package name apt does not know, or cannot install: say which
+            raise EngineError(f"apt cannot install the {recipe.profile} profile's packages for {arch.debian} "
+                              f"{recipe.suite}: {missing}",
+                              hint=f"check the package names in the profile's packages for {recipe.suite}; "
+                                   f"full log: {log}")
         hint = f"full log: {log}"
-        if spec.host_dpkg and "podrepro:" in text:
+        if spec.host_dpkg and bootstrap.HOOK_INSTALLING.search(text):
             # the failure came from installing with the host's dpkg: the other way may work
             hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\"; {hint}"
         raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)
@@ -282,12 +285,6 @@ class _DebsReceiver:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         return self.stored, self.trouble
-
-
-def _start_import(b: Builder, imp: list[str], lf: BinaryIO) -> subprocess.Popen[bytes]:
-    lf.write(f"$ {' '.join(imp)}\n".encode())
-    lf.flush()
-    return b.children.spawn(imp, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
 
 
 def pull_base(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, log: Path) -> None:

@@ -599,3 +599,24 @@ def test_native_byte_compilation_gives_the_targets_own_pyc_files(tmp_path: Path)
         assert ".podrepro" not in listing and "podrepro-real" not in listing, listing
     finally:
         podrepro("image", "rm", out["tag"])
+
+
+def test_a_package_apt_does_not_know_is_one_clear_line(tmp_path: Path) -> None:
+    """A misspelled name in a profile's packages: one error line naming it and what to check,
+    not mmdebstrap's own failure; nothing left behind."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "podrepro.toml").write_text('[profile.generic]\npackages = ["nosuchpkg-podrepro"]\n')
+    approve(proj)
+    temp_before = temp_dirs_of(account_ids())
+    r = podrepro("image", "build", "arm", cwd=proj, timeout=1200)
+    assert r.returncode != 0
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    assert "apt cannot install the generic profile's packages" in errors[0], errors[0]
+    assert "Unable to locate package nosuchpkg-podrepro" in errors[0], errors[0]
+    assert "check the package names in the profile's packages" in errors[0], errors[0]
+    assert 'installer = "chroot"' not in errors[0], errors[0]  # not the host's dpkg's fault
+    assert "Traceback" not in r.stderr
+    assert not [t for t in _tags() if t.startswith("localhost/podrepro/tmp:")]
+    assert temp_dirs_of(account_ids()) - temp_before == set(), "temp dirs left behind"

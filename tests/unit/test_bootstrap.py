@@ -159,3 +159,18 @@ def test_the_recipe_says_how_usr_is_merged() -> None:
     assert "merged_usr" not in base_recipe(arm, "bullseye", "minbase").data
     assert "merged_usr" not in base_recipe(arm, "bookworm", "minbase", installer="chroot").data
     assert "merged_usr" not in base_recipe(arm, "bookworm", "minbase", BaseSource("rootfs", "/x", "0" * 64)).data
+
+
+def test_apts_refusal_is_found_and_the_echoed_hook_is_not_taken_for_its_progress() -> None:
+    log = ("I: running --extract-hook in shell: sh -c 'include=...\n"
+           '  echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host\'s dpkg" >&2\n'
+           "E: Unable to locate package nosuchpkg-xyz\n"
+           "E: setup failed: E: command failed: include=...\n"
+           "E: mmdebstrap failed to run\n")
+    assert bootstrap.apt_refusal(log) == "Unable to locate package nosuchpkg-xyz"
+    assert bootstrap.apt_refusal("E: Package 'gcc-99' has no installation candidate\n") == \
+        "Package 'gcc-99' has no installation candidate"
+    assert bootstrap.apt_refusal("E: Failed to fetch http://x/y.deb  Connection timed out\n") is None
+    # the hook's text, as mmdebstrap echoes it, is not the hook at work
+    assert bootstrap.HOOK_INSTALLING.search(log) is None
+    assert bootstrap.HOOK_INSTALLING.search(log + "I: podrepro: unpacking 88 packages with the host's dpkg\n")
