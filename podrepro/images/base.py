@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podrepro import privbinfmt
-from podrepro.engine import bootstrap, commands, process
+from podrepro.engine import bootstrap, commands, hostdpkg, process
 from podrepro.engine.podman import podman_tmpdir, remove_tree
 from podrepro.errors import EngineError, PodreproError, UsageError
 from podrepro.images.progress import BootstrapProgress
@@ -109,15 +109,15 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
                                  f"for {arch.alias} (mmdebstrap runs the target's dpkg itself)",
                                  hint="use installer = \"host-dpkg\" (the default), or 'podrepro binfmt register'")
             # zero-sudo: the extract hook registers qemu in mmdebstrap's own user namespace
-            env[bootstrap.BINFMT_REGISTER_ENV] = privbinfmt.bootstrap_register_line(arch)
+            env[hostdpkg.BINFMT_REGISTER_ENV] = privbinfmt.bootstrap_register_line(arch)
         mmtmp = bootstrap.tmpdir(b.engine.binary)
-        if bootstrap.BINFMT_REGISTER_ENV in env:
+        if hostdpkg.BINFMT_REGISTER_ENV in env:
             # where the hook mounts its namespace's binfmt_misc: in our temp dir (removed
             # afterwards), reachable by the namespace's root (a subordinate id)
             mount = mmtmp / "binfmt_misc"
             mount.mkdir()
             mount.chmod(0o711)
-            env[bootstrap.BINFMT_MOUNT_ENV] = str(mount)
+            env[hostdpkg.BINFMT_MOUNT_ENV] = str(mount)
         stream = None
         env["TMPDIR"] = str(mmtmp)
         start = 0
@@ -136,13 +136,13 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             lf.flush()
             start = lf.tell()  # this attempt's part of the log
             if stream is not None:
-                env[bootstrap.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
+                env[hostdpkg.SEED_FD_ENV] = "0"  # mmdebstrap's standard input, which its hooks inherit
             # cwd: a dir of ours, never the project: mmdebstrap reads a mirror argument that names an
             # existing file as a sources.list, and a repository could hold one ("http:/evil")
             # its messages are read here: into the log, to the reporter's status line (what it is
             # doing: "configuring 37/95: ca-certificates"), and with -v to the user as they are
             if receiver is not None:
-                env[bootstrap.DEBS_FD_ENV] = str(receiver.write_fd)  # the hook sends the new .debs there
+                env[hostdpkg.DEBS_FD_ENV] = str(receiver.write_fd)  # the hook sends the new .debs there
             try:
                 mm = b.children.spawn(argv, stdin=stream.fd if stream is not None else subprocess.DEVNULL,
                                       cwd=str(mmtmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

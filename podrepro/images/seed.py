@@ -1,5 +1,5 @@
 """Seeding: a host-dpkg bootstrap of a new base recipe starts from the root filesystem of an
-earlier base whose packages are a subset of the new set (see bootstrap.HOST_DPKG_HOOK), so only
+earlier base whose packages are a subset of the new set (see hostdpkg.HOST_DPKG_HOOK), so only
 the packages it lacks are installed."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from podrepro.engine import bootstrap, commands, process
+from podrepro.engine import bootstrap, commands, hostdpkg, process
 from podrepro.engine.children import Children
 from podrepro.engine.podman import ImageInfo, Podman
 from podrepro.errors import PodreproError
@@ -26,7 +26,7 @@ EXPORT_TIMEOUT = 180
 
 def choose_seed(images: list[ImageInfo], recipe: Recipe,
                 built_here: Callable[[ImageInfo], bool] = lambda img: True) -> ImageInfo | None:
-    """The earlier base a host-dpkg bootstrap of ``recipe`` starts from (see bootstrap.HOST_DPKG_HOOK).
+    """The earlier base a host-dpkg bootstrap of ``recipe`` starts from (see hostdpkg.HOST_DPKG_HOOK).
 
     Candidates: tagged podrepro bases of the same Debian architecture and suite that mmdebstrap
     bootstrapped with the host-dpkg installer, whose variant's package patterns and included
@@ -182,6 +182,6 @@ def hook_seeded(log: Path, start: int = 0) -> bool:
     try:
         with open(log, "rb") as f:
             f.seek(start)
-            return bootstrap.SEEDED.encode() in f.read()
+            return hostdpkg.SEEDED.encode() in f.read()
     except OSError:
         return False

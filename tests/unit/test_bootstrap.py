@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podrepro.engine import bootstrap
+from podrepro.engine import bootstrap, hostdpkg
 
 MIRROR = "http://mirror.invalid/debian"
 
@@ -35,12 +35,12 @@ def test_host_dpkg_installer_resolves_and_installs_the_packages_in_a_hook(tmp_pa
     # (merged /usr is set up before anything is extracted, not converted by usrmerge) and the
     # profile's packages, as the line before the hook's script
     first, script = hooks[0][len("--extract-hook="):].split("\n", 1)
-    assert script == bootstrap.HOST_DPKG_HOOK
+    assert script == hostdpkg.HOST_DPKG_HOOK
     assert shlex.split(first) == ["include=?essential ?priority(required) apt usr-is-merged gdb"]
     # the package cache is synced out after the install, by the extract phase (no customize phase)
     assert hooks[1:] == [f"--extract-hook=sync-out /var/cache/apt/archives {tmp_path}/debs"]
     assert not any(a.startswith("--customize-hook") for a in argv)
-    hook = bootstrap.HOST_DPKG_HOOK
+    hook = hostdpkg.HOST_DPKG_HOOK
     assert '--root="$root"' in hook and "--force-architecture" in hook and "--configure --pending" in hook
     assert 'APT_CONFIG="${MMDEBSTRAP_APT_CONFIG' in hook and "install ${include" in hook
     assert ">&2" in hook  # the tar goes to stdout: nothing else may
@@ -59,7 +59,7 @@ def test_host_dpkg_installer_resolves_and_installs_the_packages_in_a_hook(tmp_pa
 def test_host_dpkg_hook_is_valid_shell() -> None:
     import subprocess
 
-    assert subprocess.run(["sh", "-n", "-c", bootstrap.HOST_DPKG_HOOK]).returncode == 0
+    assert subprocess.run(["sh", "-n", "-c", hostdpkg.HOST_DPKG_HOOK]).returncode == 0
 
 
 def test_every_variant_podrepro_accepts_has_a_host_dpkg_package_set() -> None:

@@ -77,11 +77,11 @@ def test_build_argv_puts_extra_options_before_the_context() -> None:
 
 
 def test_the_bootstrap_hook_registers_a_private_handler_only_when_asked() -> None:
-    from podrepro.engine import bootstrap
+    from podrepro.engine import hostdpkg
 
-    hook = bootstrap.HOST_DPKG_HOOK
+    hook = hostdpkg.HOST_DPKG_HOOK
     assert 'if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then' in hook
     assert 'mount -t binfmt_misc binfmt_misc "$bm"' in hook
     assert hook.index("PODREPRO_BINFMT_REGISTER") < hook.index("hostdpkg --configure"), "before any script runs"
-    assert bootstrap.BINFMT_REGISTER_ENV == "PODREPRO_BINFMT_REGISTER"
+    assert hostdpkg.BINFMT_REGISTER_ENV == "PODREPRO_BINFMT_REGISTER"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from podrepro.engine import bootstrap
+from podrepro.engine import hostdpkg
 
 STATUS = "var/lib/dpkg/stub-status"  # "ii  name version arch" per line
 
@@ -150,12 +150,12 @@ def _run(tmp: Path, root: Path, debs: list[str], seed: bytes | None, refuse: str
                STUB_DEBS=" ".join(debs), STUB_ROOT=str(root), STUB_EXTRACTED=str(tmp / "extracted"),
                MMDEBSTRAP_APT_CONFIG="/tmp/mmdebstrap.apt.conf.X")
     env.update(extra)
-    env.pop(bootstrap.SEED_FD_ENV, None)
+    env.pop(hostdpkg.SEED_FD_ENV, None)
     (tmp / "seed.tar").write_bytes(seed or b"")
     if seed is not None:
-        env[bootstrap.SEED_FD_ENV] = "0"  # as podrepro passes it: mmdebstrap's standard input
+        env[hostdpkg.SEED_FD_ENV] = "0"  # as podrepro passes it: mmdebstrap's standard input
     with open(tmp / "seed.tar", "rb") as stdin:
-        cp = subprocess.run(["sh", "-c", bootstrap.host_dpkg_hook(["?essential", "gcc-12"]), "hook", str(root)], env=env,
+        cp = subprocess.run(["sh", "-c", hostdpkg.host_dpkg_hook(["?essential", "gcc-12"]), "hook", str(root)], env=env,
                             text=True,
                             stdin=stdin, capture_output=True, timeout=60, pass_fds=pass_fds)
     calls = log.read_text().splitlines() if log.exists() else []
@@ -260,7 +260,7 @@ def test_the_extracted_set_is_the_essential_and_required_closure(tmp_path: Path)
         ("f/debconf", "debconf", "1", "all", "", "important", ", "),
     ]
     (tmp_path / "fields").write_text("".join("\t".join(r) + "\n" for r in rows))
-    cp = subprocess.run(["awk", "-F", "\t", bootstrap.DEPS_AWK, str(tmp_path / "fields")], capture_output=True,
+    cp = subprocess.run(["awk", "-F", "\t", hostdpkg.DEPS_AWK, str(tmp_path / "fields")], capture_output=True,
                         text=True, check=True)
     # in the input's order; the compiler and what only it needs are not extracted
     assert cp.stdout.split() == ["f/a", "f/libc6", "f/libgcc", "f/dash", "f/debianutils", "f/req", "f/debconf"]
@@ -277,24 +277,24 @@ def _awk(program: str, tmp: Path, have: str, want: str) -> tuple[str, str]:
 
 
 def test_seed_check_lists_new_and_changed_packages(tmp_path: Path) -> None:
-    out, delta = _awk(bootstrap.SEED_AWK, tmp_path, "ii  a 1 armhf\nii  b 1 all\n",
+    out, delta = _awk(hostdpkg.SEED_AWK, tmp_path, "ii  a 1 armhf\nii  b 1 all\n",
                       "x/a.deb a 1 armhf \nx/b.deb b 2 all \nx/c.deb c 1:1.0 armhf yes\n")
     assert out == "ok"
     assert delta.splitlines() == ["x/b.deb b 2 all ", "x/c.deb c 1:1.0 armhf yes"]
 
 
 def test_seed_check_compares_architecture_too(tmp_path: Path) -> None:
-    out, delta = _awk(bootstrap.SEED_AWK, tmp_path, "ii  a 1 armel\n", "x/a.deb a 1 armhf \n")
+    out, delta = _awk(hostdpkg.SEED_AWK, tmp_path, "ii  a 1 armel\n", "x/a.deb a 1 armhf \n")
     assert out == "ok" and delta.split()[1:4] == ["a", "1", "armhf"]
 
 
 def test_final_check_reports_every_kind_of_difference(tmp_path: Path) -> None:
-    out, _ = _awk(bootstrap.CHECK_AWK, tmp_path, "ii  a 1 armhf\niF  b 1 armhf\nii  c 1 armhf\nii  z 1 armhf\n",
+    out, _ = _awk(hostdpkg.CHECK_AWK, tmp_path, "ii  a 1 armhf\niF  b 1 armhf\nii  c 1 armhf\nii  z 1 armhf\n",
                   "x a 1 armhf \nx b 1 armhf \nx c 2 armhf \nx d 1 armhf \n")
     assert sorted(out.splitlines()) == sorted([
         "not fully installed (iF): b", "installed c 1 armhf, resolved 2 armhf", "not installed: d",
         "installed but not resolved: z"])
-    out, _ = _awk(bootstrap.CHECK_AWK, tmp_path, "ii  a 1 armhf\n", "x a 1 armhf \n")
+    out, _ = _awk(hostdpkg.CHECK_AWK, tmp_path, "ii  a 1 armhf\n", "x a 1 armhf \n")
     assert out == ""
 
 
@@ -318,7 +318,7 @@ def _expected_pyc(src: Path, dfile: str, optimize: int = -1) -> bytes:
 def test_the_py_compile_stand_in_writes_down_what_it_is_asked(tmp_path: Path) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "py_compile.py").write_text(bootstrap.PYC_SHIM)
+    (shim / "py_compile.py").write_text(hostdpkg.PYC_SHIM)
     listed = tmp_path / "list"
     env = dict(os.environ, PODREPRO_PYC_LIST=str(listed))
     env.pop("SOURCE_DATE_EPOCH", None)
@@ -369,7 +369,7 @@ def test_native_byte_compilation_gives_the_targets_files_inside_the_root(tmp_pat
         ("2.7", "0", "TIMESTAMP", "/usr/lib/python2.7/old.py", "", ""),  # another version's: not this run's
     ]
     listed.write_text("".join("\t".join(r) + "\n" for r in rows))
-    cp = subprocess.run([sys.executable, "-I", "-S", "-c", bootstrap.PYC_NATIVE, str(root), str(listed), PYV],
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", hostdpkg.PYC_NATIVE, str(root), str(listed), PYV],
                         capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
     assert f"byte-compiled 3 files of Python {PYV} natively" in cp.stderr
@@ -382,7 +382,7 @@ def test_native_byte_compilation_gives_the_targets_files_inside_the_root(tmp_pat
     assert not (root / "usr/lib/python2.7").exists()
     # a link that leads out of the root finds nothing there: an error, not the host's file
     listed.write_text("\t".join((PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/escape.py", "", "")) + "\n")
-    cp = subprocess.run([sys.executable, "-I", "-S", "-c", bootstrap.PYC_NATIVE, str(root), str(listed), PYV],
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", hostdpkg.PYC_NATIVE, str(root), str(listed), PYV],
                         capture_output=True, text=True)
     assert cp.returncode != 0 and not (cache / f"escape.{TAG}.pyc").exists()
 
