@@ -239,13 +239,13 @@ class _DebsReceiver:
         self._r, self.write_fd = os.pipe()
         self.stored = 0
         self.trouble: str | None = None
-        self._written = False
+        self._write_closed = False
         self._thread = threading.Thread(target=self._run, name="podrepro-debs", daemon=True)
 
     def started(self) -> None:
         """mmdebstrap has its copy of the write end: ours goes, the thread reads to the end."""
         os.close(self.write_fd)
-        self._written = True
+        self._write_closed = True
         self._thread.start()
 
     def _run(self) -> None:
@@ -279,8 +279,8 @@ class _DebsReceiver:
         Never started: both ends closed. Idempotent."""
         if self._thread.ident is not None:
             self._thread.join(timeout=120)
-        elif not self._written:
-            self._written = True
+        elif not self._write_closed:
+            self._write_closed = True
             for fd in (self._r, self.write_fd):
                 with contextlib.suppress(OSError):
                     os.close(fd)
