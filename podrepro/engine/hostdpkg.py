@@ -1,8 +1,9 @@
 """The ``host-dpkg`` installer: the mmdebstrap extract hook that resolves, downloads and installs
 a bootstrap's packages with the host's apt and dpkg (HOST_DPKG_HOOK), and the pieces it is made
-of: the seed check, the final check and the extraction closure (awk), Python's native
-byte-compilation (a py_compile stand-in and the host's compile), and the names of what it shares
-with podrepro (environment variables, log lines). Pure text; engine/bootstrap.py puts it on
+of: the seed check, the final check and the extraction closure (awk), the decompressing copier
+(perl), the dpkg-maintscript-helper stand-in (sh), Python's native byte-compilation (a
+py_compile stand-in and the host's compile), and the names of what it shares with podrepro
+(environment variables, log lines). Pure text; engine/bootstrap.py puts it on
 mmdebstrap's command line, images/base.py runs it."""
 
 from __future__ import annotations
@@ -162,6 +163,119 @@ for line in open(listed):
 print("I: podrepro: byte-compiled %d files of Python %s natively" % (len(done), version), file=sys.stderr)
 """
 
+# dpkg-maintscript-helper's calls that change nothing, answered in sh: first on the PATH the host's
+# dpkg gives the maintainer scripts while the hook installs packages (the real one stays where it
+# is). Debian's maintainer scripts call it for every conffile a package once had (debhelper
+# generates one call per conffile in both preinst and postinst: 100 in the generic profile's
+# packages, 44 of them debian-archive-keyring's), and each call is three processes under qemu
+# (sh, basename, dpkg --validate-version): about 0.1 s each, a tenth of all the emulated
+# configuring. In a preinst "install"/"upgrade" or a postinst "configure" with no old version (a
+# package installed afresh), rm_conffile, mv_conffile, symlink_to_dir and dir_to_symlink only
+# check their arguments and do nothing (the last two act in a postinst only when an upgrade's
+# preinst has left a .dpkg-backup); this answers exactly those calls (absolute names, a target, a
+# well-formed last version, no .dpkg-backup, the maintainer script's environment set, no
+# DPKG_DEBUG) and hands everything else, unchanged, to the real helper, which checks and reports
+# as it always does. What it does not check: whether dpkg itself accepts the last version (the
+# real helper asks dpkg, a third process); the distribution's own scripts pass its tests.
+MAINTSCRIPT_HELPER = r"""#!/bin/sh
+# podrepro's stand-in for dpkg-maintscript-helper while a bootstrap installs packages: the calls
+# that change nothing for a package installed afresh end here, everything else goes to the real
+# helper.
+nothing_to_do() {
+  backup=
+  case "$1" in
+  rm_conffile) first="${2-}"; second=/; last="${3-}" ;;
+  mv_conffile) first="${2-}"; second="${3-}"; last="${4-}" ;;
+  symlink_to_dir) first="${2-}"; second=/; last="${4-}"; backup="${2-}.dpkg-backup"
+    case "$first" in */) return 1 ;; esac
+    case "${3-}" in "" | --) return 1 ;; esac ;;
+  dir_to_symlink) first="${2%/}"; second=/; last="${4-}"; backup="${2%/}.dpkg-backup"
+    case "${3-}" in "" | --) return 1 ;; esac ;;
+  *) return 1 ;;
+  esac
+  case "$first" in /*) ;; *) return 1 ;; esac
+  case "$second" in /*) ;; *) return 1 ;; esac
+  [ "$last" != "--" ] || last=
+  case "$last" in "") ;; *[!A-Za-z0-9.+~:-]*) return 1 ;; [0-9]*) ;; *) return 1 ;; esac
+  # (symlink_to_dir and dir_to_symlink finish in the postinst what an upgrade's preinst began)
+  if [ -n "$backup" ] && { [ -e "${DPKG_ROOT-}$backup" ] || [ -L "${DPKG_ROOT-}$backup" ]; }; then return 1; fi
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done
+  [ $# -gt 1 ] && [ -z "${3-}" ] || return 1
+  case "$DPKG_MAINTSCRIPT_NAME $2" in "preinst install" | "preinst upgrade" | "postinst configure") return 0 ;; esac
+  return 1
+}
+if [ -z "${DPKG_DEBUG-}" ] && [ -n "${DPKG_MAINTSCRIPT_NAME-}" ] && [ -n "${DPKG_MAINTSCRIPT_PACKAGE-}" ] &&
+  nothing_to_do "$@"; then
+  { echo "$DPKG_MAINTSCRIPT_PACKAGE $DPKG_MAINTSCRIPT_NAME $1" >> "${0%/*}/answered"; } 2>/dev/null || :
+  exit 0
+fi
+exec /usr/bin/dpkg-maintscript-helper "$@"
+"""
+
+# The .debs with their data member decompressed (perl, which mmdebstrap itself needs; run in the
+# background by HOST_DPKG_HOOK): argv = the output dir, then the .debs in the order they are
+# wanted. Debian's data.tar.xz decompresses single-threaded, and the host's dpkg spent most of its
+# unpacking time on it (bench/README.md): this runs on the other core while dpkg unpacks what is
+# ready, so dpkg reads plain tar. Each one is written as NAME.part and renamed to NAME (the name
+# of the original) when whole; the other members and every header field but the data member's
+# name and size are copied as they are, so dpkg unpacks the same files with the same metadata.
+# One it cannot convert (not an ar archive, dpkg-deb failing) is left out with a warning: the
+# hook then unpacks the original.
+REPACK_PL = r"""
+use strict; use warnings;
+my $out = shift @ARGV;
+sub repack {
+  my ($deb, $part) = @_;
+  open(my $in, "<:raw", $deb) or die "$!\n";
+  my $magic = "";
+  (read($in, $magic, 8) // 0) == 8 && $magic eq "!<arch>\n" or die "not an ar archive\n";
+  open(my $o, ">:raw", $part) or die "$part: $!\n";
+  print $o $magic or die "$!\n";
+  my $converted = 0;
+  while ((read($in, my $h, 60) // 0) == 60) {
+    my ($name, $size) = (substr($h, 0, 16), substr($h, 48, 10));
+    $name =~ s/[ \/]+$//; $size =~ s/ +$//;
+    $size =~ /^[0-9]+$/ && substr($h, 58, 2) eq "`\n" or die "a broken ar member header\n";
+    if ($name =~ /^data\.tar\.[a-z0-9]+$/) {
+      my $at = tell($o);
+      print $o sprintf("%-16s", "data.tar"), substr($h, 16, 32), " " x 10, "`\n" or die "$!\n";
+      open(my $t, "-|", "dpkg-deb", "--fsys-tarfile", $deb) or die "dpkg-deb: $!\n";
+      binmode $t;
+      my $n = 0;
+      while (my $got = read($t, my $buf, 1 << 20)) { print $o $buf or die "$!\n"; $n += $got }
+      close $t or die "dpkg-deb --fsys-tarfile failed\n";
+      $n <= 9999999999 or die "too big\n";
+      print $o "\n" or die "$!\n" if $n % 2;
+      my $end = tell($o);
+      seek($o, $at + 48, 0) && print $o sprintf("%-10d", $n) or die "$!\n";
+      seek($o, $end, 0) or die "$!\n";
+      seek($in, $size + $size % 2, 1) or die "$!\n";
+      $converted = 1;
+    } else {
+      print $o $h or die "$!\n";
+      my $left = $size + $size % 2;
+      while ($left > 0) {
+        my $got = read($in, my $buf, $left < (1 << 20) ? $left : 1 << 20) or die "cut short\n";
+        print $o $buf or die "$!\n"; $left -= $got;
+      }
+    }
+  }
+  close $o or die "$!\n";
+  $converted or die "no compressed data member\n";
+}
+for my $deb (@ARGV) {
+  (my $name = $deb) =~ s{.*/}{};
+  my $part = "$out/$name.part";
+  if (eval { repack($deb, $part); 1 }) {
+    rename($part, "$out/$name") or warn "W: podrepro: $name: $!\n";
+  } else {
+    unlink $part;
+    (my $why = $@) =~ s/\n$//;
+    warn "W: podrepro: $deb is unpacked from its compressed data ($why)\n";
+  }
+}
+"""
+
 # Where mmdebstrap has set things up for this run, which a seed's old copies must not replace:
 # the apt sources, mmdebstrap's apt/dpkg settings and its apt config in /tmp (its cleanup uses and
 # removes them), and the downloaded .debs and index files (synced out to the package cache).
@@ -193,7 +307,9 @@ SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in th
 # and the essential tools): mmdebstrap would extract every package, a whole compiler's worth of
 # files that dpkg then writes again. The order follows mmdebstrap's: base-passwd first (its
 # preinst creates /etc/passwd), then the Essential:yes packages, then the rest in apt's order;
-# everything is unpacked first, then dpkg configures in dependency order. --path-include=* undoes
+# everything is unpacked first (from copies with their data decompressed on the other core:
+# REPACK_PL), then dpkg configures in dependency order; while dpkg runs maintainer scripts,
+# MAINTSCRIPT_HELPER answers dpkg-maintscript-helper's calls that have nothing to do. --path-include=* undoes
 # path-exclude rules of the host's dpkg config, which --root does not isolate. Passed inline: the
 # namespace's root may not be able to read a file in the user's home.
 #
@@ -222,9 +338,15 @@ if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then
   printf '%s\n' "$PODREPRO_BINFMT_REGISTER" > "$bm/register"
   echo "I: podrepro: qemu registered in this bootstrap's own binfmt_misc (no host handler used)" >&2
 fi
+# (the maintainer scripts run chrooted, with dpkg's PATH: /.podrepro-bin is the root's, and first)
+mkdir "$root/.podrepro-bin"
+cat > "$root/.podrepro-bin/dpkg-maintscript-helper" <<'PODREPRO_HELPER'
+@MAINTSCRIPT_HELPER@
+PODREPRO_HELPER
+chmod 755 "$root/.podrepro-bin/dpkg-maintscript-helper"
 hostdpkg() {
-  dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture --force-unsafe-io \
-    --force-confdef --force-confnew "--path-include=*" "$@" >&2
+  PATH="/.podrepro-bin:$PATH" dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture \
+    --force-unsafe-io --force-confdef --force-confnew "--path-include=*" "$@" >&2
 }
 installed() {
   dpkg-query --admindir="$1/var/lib/dpkg" -W -f '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n'
@@ -289,24 +411,66 @@ if [ -n "${PODREPRO_SEED_FD:-}" ]; then
   fi
   rm -rf --one-file-system "$seed"
 fi
+pre=
 if [ "$todo" = "$want" ]; then
   # a whole system: the files of the essential set first (see above)
   pre=$(awk -F '\t' '@DEPS_AWK@' "$fields")
-  echo "I: extracting archives: $(echo $pre | wc -w) essential and required packages and their dependencies" >&2
-  for d in $pre; do
-    { dpkg-deb --fsys-tarfile "$d" || : > "$root/.podrepro-failed"; } | tar -C "$root" --keep-directory-symlink -x
-    if [ -e "$root/.podrepro-failed" ]; then echo "E: podrepro: could not extract $d" >&2; exit 1; fi
-  done
 fi
 first=; ess=; rest=
 while read -r d pkg version arch essential; do
   case "$pkg" in base-passwd) first="$d"; continue ;; esac
   if [ "$essential" = yes ]; then ess="$ess $d"; else rest="$rest $d"; fi
 done < "$todo"
+# the .debs, decompressed on the other core (REPACK_PL) in the order they are needed: the
+# essential set's, then the unpacking order; "ready D" waits for D's and sets $r to it (to D
+# itself when the copier has left it out, or has ended: .end, whatever ended it)
+plain="$root/.podrepro-plain"
+mkdir "$plain" "$root/.podrepro-tmp"
+order="$pre"
+for d in $first $ess $rest; do case " $pre " in *" $d "*) ;; *) order="$order $d" ;; esac; done
+(
+  TMPDIR="$root/.podrepro-tmp" perl -e '@REPACK_PL@' "$plain" $order || true
+  : > "$plain/.end"
+) &
+repacker=$!
+trap 'kill "$repacker" 2>/dev/null || true' EXIT
+ready() {
+  r="$plain/${1##*/}"
+  until [ -e "$r" ]; do
+    if [ -e "$plain/.end" ]; then [ -e "$r" ] || r="$1"; break; fi
+    sleep 0.02
+  done
+}
+if [ -n "$pre" ]; then
+  echo "I: extracting archives: $(echo $pre | wc -w) essential and required packages and their dependencies" >&2
+  for d in $pre; do
+    ready "$d"
+    { dpkg-deb --fsys-tarfile "$r" || : > "$root/.podrepro-failed"; } | tar -C "$root" --keep-directory-symlink -x
+    if [ -e "$root/.podrepro-failed" ]; then echo "E: podrepro: could not extract $d" >&2; exit 1; fi
+  done
+fi
 if [ -n "$first$ess$rest" ]; then
   echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host's dpkg" >&2
-  hostdpkg --unpack --force-depends $first $ess $rest
+  # in the same order as one dpkg run would, in runs of what is ready: the next 8 (or what is
+  # left), waited for, and whatever else is ready already
+  set -- $first $ess $rest
+  copies=0
+  while [ $# -gt 0 ]; do
+    batch=; n=0
+    for d in "$@"; do
+      if [ "$n" -ge 8 ] && [ ! -e "$plain/${d##*/}" ]; then break; fi
+      ready "$d"
+      batch="$batch $r"; n=$((n + 1))
+    done
+    shift "$n"
+    hostdpkg --unpack --force-depends $batch
+    for r in $batch; do case "$r" in "$plain"/*) rm -f "$r"; copies=$((copies + 1)) ;; esac; done
+  done
+  echo "I: podrepro: dpkg unpacked $copies of $(echo $first $ess $rest | wc -w) packages from copies decompressed beforehand" >&2
 fi
+wait "$repacker" || true
+trap - EXIT
+rm -rf "$plain" "$root/.podrepro-tmp"
 # Python's byte-compilation natively (PYC_SHIM), for each Python of the target whose exact
 # version the host's CPython has: the stand-in goes in place of its py_compile.py while dpkg
 # configures, and the real one is back before anything else happens
@@ -376,10 +540,13 @@ if [ -n "$debsout" ] && ! wait "$debsout"; then
 fi
 installed "$root" > "$root/.podrepro-got"
 bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
+echo "I: podrepro: $(cat "$root/.podrepro-bin/answered" 2>/dev/null | wc -l) dpkg-maintscript-helper calls had nothing" \
+  "to do in a fresh install (answered without the real helper)" >&2
+rm -rf "$root/.podrepro-bin"
 rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-pyc" "$root/.podrepro-cached" "$root/.podrepro-new" \
   "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
-""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
+""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@REPACK_PL@", REPACK_PL).replace("@MAINTSCRIPT_HELPER@", MAINTSCRIPT_HELPER.strip("\n")).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
 
 def host_dpkg_hook(packages: Sequence[str]) -> str:

@@ -21,11 +21,14 @@ STATUS = "var/lib/dpkg/stub-status"  # "ii  name version arch" per line
 
 # dpkg-deb --show --showformat=F FILE: the fields kept next to the fake .deb (tab-separated);
 # dpkg-deb --fsys-tarfile FILE: a tar of the payload dir kept next to it
+# (a .deb is known by its name: the hook's decompressed copy of one, in .podrepro-plain, is the
+# same package as the original in the package cache)
 DPKG_DEB = """#!/bin/sh
 for a; do f="$a"; done
+orig="$STUB_ROOT/var/cache/apt/archives/${f##*/}"
 case "$1" in
-  --show) cat "$f.fields" ;;
-  --fsys-tarfile) echo "$f" >> "$STUB_EXTRACTED"; tar -C "$f.payload" -cf - . ;;
+  --show) cat "$orig.fields" ;;
+  --fsys-tarfile) echo "$f" >> "$STUB_EXTRACTED"; tar -C "$orig.payload" -cf - . ;;
   *) exit 2 ;;
 esac
 """
@@ -65,7 +68,7 @@ fi
 [ -n "$unpack" ] || exit 0
 for a; do
   case "$a" in *.deb) ;; *) continue ;; esac
-  set -- $(cat "$root/$a.fields")
+  set -- $(cat "$root/var/cache/apt/archives/${a##*/}.fields")
   case " ${STUB_REFUSE:-} " in *" $1 "*) continue ;; esac
   grep -v "^ii  $1 " "$root/%s" > "$root/%s.new" || true
   echo "ii  $1 $2 $3" >> "$root/%s.new"
@@ -86,10 +89,20 @@ def _stubs(tmp: Path) -> Path:
 DEPENDS = {"base-passwd": "libc6 (>= 2.34)", "gcc-12": "libc6 (>= 2.36), cpp-12 | gcc-12-base:any"}
 
 
-def _fresh_root(tmp: Path, want: list[str], cached: tuple[str, ...] | None = None) -> tuple[Path, list[str]]:
+def _ar(members: list[tuple[str, bytes]]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members:
+        out += f"{name:<16}{1700000000:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
+        out += b"\n" if len(data) % 2 else b""
+    return out
+
+
+def _fresh_root(tmp: Path, want: list[str], cached: tuple[str, ...] | None = None,
+                ar: bool = False) -> tuple[Path, list[str]]:
     """A root as mmdebstrap hands it to the extract hook (its apt setup, the package cache synced
     in, nothing extracted) and the .debs apt resolves ("/var/cache/apt/archives/..."). The
-    packages not in ``cached`` (all by default) are "downloaded" by the apt-get stub."""
+    packages not in ``cached`` (all by default) are "downloaded" by the apt-get stub. With ``ar``
+    the .debs are ar archives the hook's decompressing copier takes (its dpkg-deb: the stub)."""
     root = tmp / "root"
     for d in ("etc/apt/apt.conf.d", "var/cache/apt/archives", "var/lib/dpkg", "var/lib/apt/lists", "usr/bin",
               "tmp", "dev", "proc", "sys"):
@@ -104,11 +117,13 @@ def _fresh_root(tmp: Path, want: list[str], cached: tuple[str, ...] | None = Non
         name, version, arch = spec.split()[:3]
         essential = spec.split()[3] if len(spec.split()) == 4 else ""
         rel = f"var/cache/apt/archives/{name}_{version}_{arch}.deb"
+        fake = _ar([("debian-binary", b"2.0\n"), ("control.tar.xz", b"control"), ("data.tar.xz", b"xz data")]) \
+            if ar else b"not really a deb\n"
         if cached is None or name in cached:
-            (root / rel).write_text("not really a deb\n")
+            (root / rel).write_bytes(fake)
         else:
             (root / "stash").mkdir(exist_ok=True)
-            (root / "stash" / Path(rel).name).write_text(f"{name}, downloaded\n")
+            (root / "stash" / Path(rel).name).write_bytes(fake if ar else f"{name}, downloaded\n".encode())
         (root / (rel + ".fields")).write_text(
             "\t".join((name, version, arch, essential, "optional", DEPENDS.get(name, ""))) + "\n")
         (root / (rel + ".payload/usr/bin")).mkdir(parents=True)
@@ -228,6 +243,62 @@ def test_without_a_seed_everything_is_installed_base_passwd_first_then_essential
     # before dpkg unpacks: the files of the essential package and of what it depends on, only
     assert _extracted(root) == ["base-passwd", "libc6"]
     assert (tmp_path / "extracted").read_text().split() == [d.lstrip("/") for d in debs[:2]]
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+MANY = ["base-passwd 3.6.1 armhf yes", "libc6 2.36-9 armhf ", "gcc-12 12.2.0-14 armhf ",
+        *(f"lib{i} 1.0-{i} armhf " for i in range(17)), "dash 0.5 armhf yes"]
+
+
+def test_dpkg_unpacks_the_decompressed_copies_in_order_in_runs_of_at_least_eight(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, MANY, ar=True)
+    cp, calls = _run(tmp_path, root, debs, None)
+    assert cp.returncode == 0, cp.stderr
+    assert "W: podrepro" not in cp.stderr
+    runs = [[a for a in c.split() if a.endswith(".deb")] for c in calls if "--unpack" in c]
+    # every package once, in one dpkg run's order (base-passwd, the essential ones, the rest) ...
+    order = [Path(a).name.split("_")[0] for run in runs for a in run]
+    assert order == ["base-passwd", "dash", "libc6", "gcc-12", *(f"lib{i}" for i in range(17))], order
+    # ... each one the decompressed copy (dpkg reads plain tar), in runs of 8 or more but the last
+    assert all(a.startswith(f"{root}/.podrepro-plain/") for run in runs for a in run), runs
+    assert all(len(run) >= 8 for run in runs[:-1]) and runs[-1], runs
+    assert f"I: podrepro: dpkg unpacked {len(MANY)} of {len(MANY)} packages from copies decompressed beforehand\n" \
+        in cp.stderr
+    assert "I: podrepro: 0 dpkg-maintscript-helper calls had nothing to do" in cp.stderr  # (the stub runs none)
+    # the essential set was extracted from the copies too, after the copier took it from the cache
+    extracted = (tmp_path / "extracted").read_text().split()
+    assert [Path(e).name.split("_")[0] for e in extracted if "/.podrepro-plain/" in e] == \
+        ["base-passwd", "libc6", "dash"]
+    # the originals stay in the package cache as they were; the copies are gone with the hook's files
+    assert all((root / d.lstrip("/")).read_bytes().endswith(b"xz data\n") for d in debs)
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+def test_a_deb_the_copier_cannot_convert_is_unpacked_from_the_original(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, MANY, ar=True)
+    broken = root / debs[5].lstrip("/")
+    broken.write_bytes(broken.read_bytes()[:70])  # cut inside the first member
+    cp, calls = _run(tmp_path, root, debs, None)
+    assert cp.returncode == 0, cp.stderr
+    assert f"W: podrepro: {debs[5].lstrip('/')} is unpacked from its compressed data (cut short)" in cp.stderr
+    unpacked = [a for c in calls if "--unpack" in c for a in c.split() if a.endswith(".deb")]
+    assert len(unpacked) == len(MANY) and debs[5].lstrip("/") in unpacked
+    assert sum(1 for a in unpacked if "/.podrepro-plain/" in a) == len(MANY) - 1
+    assert f"dpkg unpacked {len(MANY) - 1} of {len(MANY)} packages from copies" in cp.stderr
+    assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
+
+
+def test_when_the_copier_dies_dpkg_unpacks_the_originals(tmp_path: Path) -> None:
+    root, debs = _fresh_root(tmp_path, MANY, ar=True)
+    dying = tmp_path / "dying"
+    dying.mkdir()
+    (dying / "perl").write_text("#!/bin/sh\nkill -9 $$\n")  # killed before it wrote anything
+    (dying / "perl").chmod(0o755)
+    cp, calls = _run(tmp_path, root, debs, None, PATH=f"{dying}:{tmp_path / 'stubs'}:{os.environ['PATH']}")
+    assert cp.returncode == 0, cp.stderr
+    unpacked = [a for c in calls if "--unpack" in c for a in c.split() if a.endswith(".deb")]
+    assert unpacked == [d.lstrip("/") for d in (debs[0], debs[-1], *debs[1:-1])]  # all the originals, in order
+    assert f"dpkg unpacked 0 of {len(MANY)} packages from copies" in cp.stderr
     assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
 
 

@@ -1,0 +1,202 @@
+"""The host-dpkg hook's two speed-ups, each run for real: the decompressing copier (perl, on .debs
+dpkg-deb builds) and the dpkg-maintscript-helper stand-in (sh), checked against the real helper
+of the host's dpkg where the stand-in claims there is nothing to do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from podrepro.engine import hostdpkg
+
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (a Debian host)")
+
+
+def _members(deb: Path) -> list[tuple[str, bytes, int]]:
+    """(name, header fields but name and size, size) of each ar member."""
+    data = deb.read_bytes()
+    assert data[:8] == b"!<arch>\n"
+    out, at = [], 8
+    while at < len(data):
+        h = data[at:at + 60]
+        size = int(h[48:58])
+        out.append((h[:16].decode().rstrip(" /"), h[16:48], size))
+        at += 60 + size + size % 2
+    return out
+
+
+def _build(tmp: Path, name: str, compress: str = "xz") -> Path:
+    pkg = tmp / f"src-{name}"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN/control").write_text(f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\n"
+                                        "Maintainer: t <t@example.invalid>\nDescription: t\n")
+    (pkg / "DEBIAN/postinst").write_text("#!/bin/sh\nexit 0\n")
+    (pkg / "DEBIAN/postinst").chmod(0o755)
+    (pkg / "usr/share/t").mkdir(parents=True)
+    (pkg / "usr/share/t/odd").write_bytes(os.urandom(1001))
+    (pkg / "usr/share/t/link").symlink_to("odd")
+    deb = tmp / f"{name}_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", f"-Z{compress}", "-b", str(pkg), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def _copier(out: Path, *debs: Path) -> subprocess.CompletedProcess[str]:
+    out.mkdir(exist_ok=True)
+    return subprocess.run(["perl", "-e", hostdpkg.REPACK_PL, str(out), *map(str, debs)], capture_output=True,
+                          text=True, timeout=60)
+
+
+@needs_dpkg
+@pytest.mark.parametrize("compress", ["xz", "gzip"])
+def test_the_copy_is_the_same_package_with_its_data_uncompressed(tmp_path: Path, compress: str) -> None:
+    deb = _build(tmp_path, "one", compress)
+    cp = _copier(tmp_path / "out", deb)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    copy = tmp_path / "out" / deb.name
+    before, after = _members(deb), _members(copy)
+    assert [m[0] for m in after] == ["debian-binary", f"control.tar.{'xz' if compress == 'xz' else 'gz'}",
+                                     "data.tar"]
+    # the header fields (time, owner, mode) are the original's; only the data member's name and size differ
+    assert [m[1] for m in after] == [m[1] for m in before]
+    assert after[:2] == before[:2]
+
+    def deb_out(*args: str) -> bytes:
+        return subprocess.run(["dpkg-deb", *args], check=True, capture_output=True).stdout
+
+    assert deb_out("--fsys-tarfile", str(copy)) == deb_out("--fsys-tarfile", str(deb))
+    assert deb_out("--ctrl-tarfile", str(copy)) == deb_out("--ctrl-tarfile", str(deb))
+    assert after[2][2] == len(deb_out("--fsys-tarfile", str(deb)))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [deb.name]  # no .part left
+
+
+@needs_dpkg
+def test_what_the_copier_cannot_convert_is_left_out_with_a_warning_and_the_rest_goes_on(tmp_path: Path) -> None:
+    good = _build(tmp_path, "good")
+    cut = tmp_path / "cut_1_all.deb"
+    cut.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])  # a download cut short
+    text = tmp_path / "text_1_all.deb"
+    text.write_text("not an archive\n")
+    cp = _copier(tmp_path / "out", cut, text, good)
+    assert cp.returncode == 0
+    warnings = [line for line in cp.stderr.splitlines() if line.startswith("W: ")]  # (and dpkg-deb's own words)
+    assert len(warnings) == 2, cp.stderr
+    assert warnings[0].startswith(f"W: podrepro: {cut} is unpacked from its compressed data (")
+    assert warnings[1] == f"W: podrepro: {text} is unpacked from its compressed data (not an ar archive)"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [good.name]
+
+
+# ---- dpkg-maintscript-helper's stand-in -------------------------------------------------------
+
+REAL = "/usr/bin/dpkg-maintscript-helper"
+
+# (script, helper arguments): the real helper does nothing here but check its arguments
+NOTHING = [
+    ("preinst", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "install"]),
+    ("preinst", ["rm_conffile", "/etc/a.conf", "--", "install"]),
+    ("preinst", ["rm_conffile", "/etc/a.conf", "1:2.0-1", "pkg", "--", "upgrade"]),
+    ("postinst", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "configure", ""]),
+    ("postinst", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "configure"]),
+    ("preinst", ["mv_conffile", "/etc/a.conf", "/etc/b.conf", "1.0", "--", "install"]),
+    ("postinst", ["mv_conffile", "/etc/a.conf", "/etc/b.conf", "1.0", "--", "configure", ""]),
+    ("preinst", ["dir_to_symlink", "/usr/share/z/posix/Africa", "../Africa", "2022g-1~", "--", "install"]),
+    ("postinst", ["dir_to_symlink", "/usr/share/z/posix/Africa/", "../Africa", "2022g-1~", "--", "configure", ""]),
+    ("preinst", ["symlink_to_dir", "/usr/share/doc/p", "q", "1.0", "--", "install"]),
+    ("postinst", ["symlink_to_dir", "/usr/share/doc/p", "q", "--", "configure"]),
+]
+
+# the real helper has work to do, or something to say
+REAL_ONE = [
+    ("preinst", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "upgrade", "2016.1"]),  # an upgrade
+    ("postinst", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "configure", "2016.1"]),
+    ("postrm", ["rm_conffile", "/etc/a.conf", "2017.5~~", "--", "purge"]),
+    ("preinst", ["rm_conffile", "etc/a.conf", "1.0", "--", "install"]),  # not absolute: its error
+    ("preinst", ["mv_conffile", "/etc/a.conf", "b.conf", "1.0", "--", "install"]),
+    ("preinst", ["mv_conffile", "/etc/a.conf", "--", "install"]),  # no new name
+    ("preinst", ["rm_conffile", "/etc/a.conf", "x1.0", "--", "install"]),  # a version dpkg rejects
+    ("preinst", ["rm_conffile", "/etc/a.conf", "1.0"]),  # no "--"
+    ("preinst", ["rm_conffile", "/etc/a.conf", "1.0", "--"]),  # no action
+    ("preinst", ["symlink_to_dir", "/usr/share/doc/p/", "q", "--", "install"]),  # ends with a slash
+    ("preinst", ["dir_to_symlink", "/usr/share/z/Africa", "--", "install"]),  # no target
+    ("preinst", ["supports", "rm_conffile"]),
+    ("preinst", ["frobnicate", "/etc/a.conf", "--", "install"]),
+]
+
+
+def _stand_in(tmp: Path, script: str, args: list[str], **env: str) -> tuple[int, str]:
+    """Run the stand-in with the real helper replaced by one that says it was called."""
+    real = tmp / "real-helper"
+    real.write_text('#!/bin/sh\necho "REAL $*"\n')
+    real.chmod(0o755)
+    text = hostdpkg.MAINTSCRIPT_HELPER.replace(REAL, str(real))
+    assert text != hostdpkg.MAINTSCRIPT_HELPER
+    (tmp / "bin").mkdir(exist_ok=True)
+    stand_in = tmp / "bin" / "dpkg-maintscript-helper"
+    stand_in.write_text(text)
+    stand_in.chmod(0o755)
+    full = {"PATH": "/usr/bin:/bin", "DPKG_MAINTSCRIPT_NAME": script, "DPKG_MAINTSCRIPT_PACKAGE": "p",
+            "DPKG_MAINTSCRIPT_ARCH": "all", "DPKG_ROOT": str(tmp / "root"), **env}
+    cp = subprocess.run([str(stand_in), *args], env=full, capture_output=True, text=True, timeout=30)
+    assert cp.stderr == ""
+    return cp.returncode, cp.stdout
+
+
+def _answered(tmp: Path) -> list[str]:
+    """What the stand-in wrote down beside itself (the hook counts it for the log)."""
+    answered = tmp / "bin" / "answered"
+    return answered.read_text().splitlines() if answered.exists() else []
+
+
+@pytest.mark.parametrize("script, args", NOTHING)
+def test_the_stand_in_answers_what_changes_nothing_on_a_fresh_install(tmp_path: Path, script: str,
+                                                                      args: list[str]) -> None:
+    (tmp_path / "root").mkdir()
+    assert _stand_in(tmp_path, script, args) == (0, "")
+    assert _answered(tmp_path) == [f"p {script} {args[0]}"]
+
+
+@pytest.mark.parametrize("script, args", REAL_ONE)
+def test_the_stand_in_hands_everything_else_to_the_real_helper(tmp_path: Path, script: str, args: list[str]) -> None:
+    (tmp_path / "root").mkdir()
+    assert _stand_in(tmp_path, script, args) == (0, f"REAL {' '.join(args)}\n")
+    assert _answered(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["dir_to_symlink", "symlink_to_dir"])
+def test_a_backup_an_upgrade_left_goes_to_the_real_helper(tmp_path: Path, kind: str) -> None:
+    path = "/usr/share/z/posix/Africa"
+    backup = tmp_path / "root" / f"{path.lstrip('/')}.dpkg-backup"
+    backup.parent.mkdir(parents=True)
+    if kind == "dir_to_symlink":
+        backup.mkdir()
+    else:
+        backup.symlink_to("elsewhere")  # dangling: still there
+    args = [kind, path, "../Africa", "--", "configure", ""]
+    assert _stand_in(tmp_path, "postinst", args) == (0, f"REAL {' '.join(args)}\n")
+
+
+@pytest.mark.parametrize("env", [{"DPKG_DEBUG": "1"}, {"DPKG_MAINTSCRIPT_NAME": ""}, {"DPKG_MAINTSCRIPT_PACKAGE": ""}])
+def test_debugging_or_a_missing_environment_goes_to_the_real_helper(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "root").mkdir()
+    args = ["rm_conffile", "/etc/a.conf", "--", "install"]
+    assert _stand_in(tmp_path, "preinst", args, **env) == (0, f"REAL {' '.join(args)}\n")
+
+
+@pytest.mark.skipif(not Path(REAL).exists(), reason="needs the host's dpkg-maintscript-helper (a Debian host)")
+@pytest.mark.parametrize("script, args", NOTHING)
+def test_where_the_stand_in_answers_the_real_helper_does_nothing_either(tmp_path: Path, script: str,
+                                                                        args: list[str]) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/a.conf").write_text("a\n")
+    (root / "etc/a.conf.dpkg-remove").write_text("left by an old upgrade\n")  # what a purge would remove
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    cp = subprocess.run([REAL, *args], env={"PATH": "/usr/bin:/bin", "DPKG_MAINTSCRIPT_NAME": script,
+                                            "DPKG_MAINTSCRIPT_PACKAGE": "p", "DPKG_MAINTSCRIPT_ARCH": "all",
+                                            "DPKG_ROOT": str(root)}, capture_output=True, text=True, timeout=30)
+    assert (cp.returncode, cp.stdout, cp.stderr) == (0, "", "")
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
