@@ -1,9 +1,9 @@
 """The ``host-dpkg`` installer: the mmdebstrap extract hook that resolves, downloads and installs
 a bootstrap's packages with the host's apt and dpkg (HOST_DPKG_HOOK), and the pieces it is made
 of: the seed check, the final check and the extraction closure (awk), the decompressing copier
-(perl), the dpkg-maintscript-helper stand-in (sh), Python's native byte-compilation (a
-py_compile stand-in and the host's compile), and the names of what it shares with podrepro
-(environment variables, log lines). Pure text; engine/bootstrap.py puts it on
+(perl), the dpkg-maintscript-helper and deb-systemd-helper stand-ins (sh), Python's native
+byte-compilation (a py_compile stand-in and the host's compile), and the names of what it shares
+with podrepro (environment variables, log lines). Pure text; engine/bootstrap.py puts it on
 mmdebstrap's command line, images/base.py runs it."""
 
 from __future__ import annotations
@@ -212,6 +212,64 @@ fi
 exec /usr/bin/dpkg-maintscript-helper "$@"
 """
 
+# deb-systemd-helper's questions that have one answer in a fresh install, answered in sh (beside
+# MAINTSCRIPT_HELPER, for the same reason): debhelper's snippet for each systemd unit a package
+# ships runs "unmask UNIT", then "was-enabled UNIT" and, as that says yes for a unit never seen,
+# "enable UNIT"; each call is perl under qemu (0.35 s: apt, e2fsprogs and util-linux ship six
+# units). unmask only removes a mask deb-systemd-helper itself made (a /dev/null link in
+# /etc/systemd/<instance>/ with a state file) and then empty masked-state dirs: with neither the
+# link nor those dirs, it does nothing. was-enabled is "yes" when the unit has no state file (and
+# says "enabled" on stderr unless --quiet). Exactly those calls end here (the options --quiet,
+# --user, --system only, DPKG_MAINTSCRIPT_PACKAGE set, no _DEB_SYSTEMD_HELPER_DEBUG); enable and
+# everything else run the real helper.
+SYSTEMD_HELPER = r"""#!/bin/sh
+# podrepro's stand-in for deb-systemd-helper while a bootstrap installs packages: the questions
+# with one answer in a fresh install end here, everything else goes to the real helper.
+answer() {
+  quiet=; instance=system
+  while :; do
+    case "${1-}" in
+    --quiet) quiet=1 ;;
+    --user) instance=user ;;
+    --system) instance=system ;;
+    *) break ;;
+    esac
+    shift
+  done
+  action="${1-}"
+  [ $# -gt 1 ] || return 1
+  shift
+  state=/var/lib/systemd/deb-systemd-helper-enabled
+  [ "$instance" = system ] || state=/var/lib/systemd/deb-systemd-user-helper-enabled
+  case "$action" in
+  unmask)
+    for d in /var/lib/systemd/deb-systemd-helper-masked /var/lib/systemd/deb-systemd-user-helper-masked; do
+      if [ -e "${DPKG_ROOT-}$d" ] || [ -L "${DPKG_ROOT-}$d" ]; then return 1; fi
+    done ;;
+  was-enabled) ;;
+  *) return 1 ;;
+  esac
+  units=0
+  for u; do
+    case "$u" in "" | -*) return 1 ;; esac
+    case "$action" in
+    unmask) there="${DPKG_ROOT-}/etc/systemd/$instance/${u##*/}" ;;
+    *) there="${DPKG_ROOT-}$state/${u##*/}.dsh-also" ;;
+    esac
+    if [ -e "$there" ] || [ -L "$there" ]; then return 1; fi
+    units=$((units + 1))
+  done
+}
+if [ -n "${DPKG_MAINTSCRIPT_PACKAGE-}" ] && [ -z "${_DEB_SYSTEMD_HELPER_DEBUG-}" ] && answer "$@"; then
+  if [ "$action" = was-enabled ] && [ -z "$quiet" ]; then
+    while [ "$units" -gt 0 ]; do echo enabled >&2; units=$((units - 1)); done
+  fi
+  { echo "$DPKG_MAINTSCRIPT_PACKAGE $DPKG_MAINTSCRIPT_NAME deb-systemd-helper $action" >> "${0%/*}/answered"; } 2>/dev/null || :
+  exit 0
+fi
+exec /usr/bin/deb-systemd-helper "$@"
+"""
+
 # The .debs with their data member decompressed (perl, which mmdebstrap itself needs; run in the
 # background by HOST_DPKG_HOOK): argv = the output dir, then the .debs in the order they are
 # wanted. Debian's data.tar.xz decompresses single-threaded, and the host's dpkg spent most of its
@@ -309,8 +367,9 @@ SEEDED = "I: podrepro: seeded from an earlier base"  # the hook's verdict, in th
 # preinst creates /etc/passwd), then the Essential:yes packages, then the rest in apt's order;
 # everything is unpacked first (from copies with their data decompressed on the other core:
 # REPACK_PL), then dpkg configures in dependency order; while dpkg runs maintainer scripts,
-# MAINTSCRIPT_HELPER answers dpkg-maintscript-helper's calls that have nothing to do. --path-include=* undoes
-# path-exclude rules of the host's dpkg config, which --root does not isolate. Passed inline: the
+# MAINTSCRIPT_HELPER and SYSTEMD_HELPER answer the helpers' calls that have one answer.
+# --path-include=* undoes path-exclude rules of the host's dpkg config, which --root does not
+# isolate. Passed inline: the
 # namespace's root may not be able to read a file in the user's home.
 #
 # Seeding: with $PODREPRO_SEED_FD set, that descriptor (podrepro passes it as mmdebstrap's
@@ -340,10 +399,14 @@ if [ -n "${PODREPRO_BINFMT_REGISTER:-}" ]; then
 fi
 # (the maintainer scripts run chrooted, with dpkg's PATH: /.podrepro-bin is the root's, and first)
 mkdir "$root/.podrepro-bin"
+: > "$root/.podrepro-bin/answered"
 cat > "$root/.podrepro-bin/dpkg-maintscript-helper" <<'PODREPRO_HELPER'
 @MAINTSCRIPT_HELPER@
 PODREPRO_HELPER
-chmod 755 "$root/.podrepro-bin/dpkg-maintscript-helper"
+cat > "$root/.podrepro-bin/deb-systemd-helper" <<'PODREPRO_HELPER'
+@SYSTEMD_HELPER@
+PODREPRO_HELPER
+chmod 755 "$root/.podrepro-bin/dpkg-maintscript-helper" "$root/.podrepro-bin/deb-systemd-helper"
 hostdpkg() {
   PATH="/.podrepro-bin:$PATH" dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-architecture \
     --force-unsafe-io --force-confdef --force-confnew "--path-include=*" "$@" >&2
@@ -540,13 +603,16 @@ if [ -n "$debsout" ] && ! wait "$debsout"; then
 fi
 installed "$root" > "$root/.podrepro-got"
 bad=$(awk '@CHECK_AWK@' "$root/.podrepro-got" "$want" | head -n 5)
-echo "I: podrepro: $(cat "$root/.podrepro-bin/answered" 2>/dev/null | wc -l) dpkg-maintscript-helper calls had nothing" \
-  "to do in a fresh install (answered without the real helper)" >&2
+answered="$root/.podrepro-bin/answered"
+echo "I: podrepro: $(grep -cv ' deb-systemd-helper ' "$answered" 2>/dev/null || true) dpkg-maintscript-helper calls" \
+  "and $(grep -c ' deb-systemd-helper ' "$answered" 2>/dev/null || true) of deb-systemd-helper had one answer in a" \
+  "fresh install (answered without the real helper)" >&2
 rm -rf "$root/.podrepro-bin"
 rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-pyc" "$root/.podrepro-cached" "$root/.podrepro-new" \
   "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
-""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@REPACK_PL@", REPACK_PL).replace("@MAINTSCRIPT_HELPER@", MAINTSCRIPT_HELPER.strip("\n")).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
+""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@REPACK_PL@", REPACK_PL).replace("@MAINTSCRIPT_HELPER@", MAINTSCRIPT_HELPER.strip("\n")).replace(
+    "@SYSTEMD_HELPER@", SYSTEMD_HELPER.strip("\n")).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
 
 def host_dpkg_hook(packages: Sequence[str]) -> str:

@@ -589,15 +589,22 @@ def test_native_byte_compilation_gives_the_targets_own_pyc_files(tmp_path: Path)
         assert target.split("-")[0] == host.stdout.strip(), (target, host.stdout)  # the same CPython version
         m = re.search(r"I: podrepro: byte-compiled (\d+) files of Python 3\.11 natively", log)
         assert m is not None and int(m[1]) > 100, log[-3000:]
-        # the other two shortcuts of a bootstrap from scratch: dpkg read every package from a copy
-        # decompressed on the other core, and debian-archive-keyring's and tzdata's calls of
-        # dpkg-maintscript-helper (76 in bookworm) were answered without the real helper
+        # the other shortcuts of a bootstrap from scratch: dpkg read every package from a copy
+        # decompressed on the other core; debian-archive-keyring's and tzdata's calls of
+        # dpkg-maintscript-helper (76 in bookworm) and the unmask and was-enabled of apt's timers
+        # (4) were answered without the real helpers
         m = re.search(r"I: podrepro: dpkg unpacked (\d+) of (\d+) packages from copies decompressed beforehand", log)
         assert m is not None and m[1] == m[2] and int(m[1]) > 50, log[-3000:]
-        m = re.search(r"I: podrepro: (\d+) dpkg-maintscript-helper calls had nothing to do in a fresh install", log)
-        assert m is not None and int(m[1]) >= 60, log[-3000:]
+        m = re.search(r"I: podrepro: (\d+) dpkg-maintscript-helper calls and (\d+) of deb-systemd-helper had one answer"
+                      r" in a fresh install", log)
+        assert m is not None and int(m[1]) >= 60 and int(m[2]) >= 4, log[-3000:]
         # dpkg --verify: every file of every package is the package's own (size, md5sum, mode),
         # dpkg-maintscript-helper and py_compile.py included
+        # and as was-enabled said yes, deb-systemd-helper (the real one) enabled apt's timers as before
+        timers = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
+                        "sh", "-c", "ls /etc/systemd/system/timers.target.wants /var/lib/systemd/deb-systemd-helper-enabled")
+        assert {"apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.timer.dsh-also"} <= \
+            set(timers.stdout.decode().split()), timers.stdout.decode() + timers.stderr.decode()
         check = podman("run", "--rm", "--pull=never", "--platform", "linux/arm/v7", "--network", "none", out["tag"],
                        "sh", "-c", f"python3 -c '{PYC_CHECK}' && dpkg --verify && ls -A / /usr/lib/python3.11")
         assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()

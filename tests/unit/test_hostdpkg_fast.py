@@ -127,21 +127,23 @@ REAL_ONE = [
 ]
 
 
-def _stand_in(tmp: Path, script: str, args: list[str], **env: str) -> tuple[int, str]:
-    """Run the stand-in with the real helper replaced by one that says it was called."""
+def _stand_in(tmp: Path, script: str, args: list[str], text: str = hostdpkg.MAINTSCRIPT_HELPER, real_path: str = REAL,
+              stderr: str = "", **env: str) -> tuple[int, str]:
+    """Run a stand-in with the real helper replaced by one that says it was called."""
     real = tmp / "real-helper"
     real.write_text('#!/bin/sh\necho "REAL $*"\n')
     real.chmod(0o755)
-    text = hostdpkg.MAINTSCRIPT_HELPER.replace(REAL, str(real))
-    assert text != hostdpkg.MAINTSCRIPT_HELPER
+    name = Path(real_path).name
+    changed = text.replace(real_path, str(real))
+    assert changed != text
     (tmp / "bin").mkdir(exist_ok=True)
-    stand_in = tmp / "bin" / "dpkg-maintscript-helper"
-    stand_in.write_text(text)
+    stand_in = tmp / "bin" / name
+    stand_in.write_text(changed)
     stand_in.chmod(0o755)
     full = {"PATH": "/usr/bin:/bin", "DPKG_MAINTSCRIPT_NAME": script, "DPKG_MAINTSCRIPT_PACKAGE": "p",
             "DPKG_MAINTSCRIPT_ARCH": "all", "DPKG_ROOT": str(tmp / "root"), **env}
     cp = subprocess.run([str(stand_in), *args], env=full, capture_output=True, text=True, timeout=30)
-    assert cp.stderr == ""
+    assert cp.stderr == stderr
     return cp.returncode, cp.stdout
 
 
@@ -199,4 +201,95 @@ def test_where_the_stand_in_answers_the_real_helper_does_nothing_either(tmp_path
                                             "DPKG_MAINTSCRIPT_PACKAGE": "p", "DPKG_MAINTSCRIPT_ARCH": "all",
                                             "DPKG_ROOT": str(root)}, capture_output=True, text=True, timeout=30)
     assert (cp.returncode, cp.stdout, cp.stderr) == (0, "", "")
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+
+
+# ---- deb-systemd-helper's stand-in ------------------------------------------------------------
+
+SYSTEMD_REAL = "/usr/bin/deb-systemd-helper"
+
+# (arguments, what the real helper prints on stderr): one answer in a fresh install
+ONE_ANSWER = [
+    (["unmask", "fstrim.timer"], ""),
+    (["unmask", "apt-daily.timer", "apt-daily-upgrade.timer"], ""),
+    (["--user", "unmask", "x.service"], ""),
+    (["--quiet", "was-enabled", "fstrim.timer"], ""),
+    (["was-enabled", "fstrim.timer", "e2scrub_reap.service"], "enabled\nenabled\n"),
+    (["--quiet", "--user", "was-enabled", "x.service"], ""),
+]
+
+SYSTEMD_REAL_ONE = [
+    ["enable", "fstrim.timer"],
+    ["update-state", "fstrim.timer"],
+    ["unmask"],
+    ["was-enabled", "--quiet", "fstrim.timer"],  # an option after the action: left to Getopt
+    ["-q", "was-enabled", "fstrim.timer"],
+    ["purge", "fstrim.timer"],
+]
+
+
+def _systemd_root(tmp: Path) -> Path:
+    root = tmp / "root"
+    (root / "usr/lib/systemd/system").mkdir(parents=True)
+    (root / "usr/lib/systemd/system/fstrim.timer").write_text("[Install]\nWantedBy=timers.target\n")
+    return root
+
+
+@pytest.mark.parametrize("args, said", ONE_ANSWER)
+def test_the_systemd_stand_in_answers_what_has_one_answer_in_a_fresh_install(tmp_path: Path, args: list[str],
+                                                                           said: str) -> None:
+    _systemd_root(tmp_path)
+    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL, stderr=said) == (0, "")
+    action = next(a for a in args if not a.startswith("-"))
+    assert _answered(tmp_path) == [f"p postinst deb-systemd-helper {action}"]
+
+
+@pytest.mark.parametrize("args", SYSTEMD_REAL_ONE)
+def test_the_systemd_stand_in_hands_everything_else_to_the_real_helper(tmp_path: Path, args: list[str]) -> None:
+    _systemd_root(tmp_path)
+    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL) == \
+        (0, f"REAL {' '.join(args)}\n")
+    assert _answered(tmp_path) == []
+
+
+@pytest.mark.parametrize("there, args", [
+    ("etc/systemd/system/fstrim.timer", ["unmask", "fstrim.timer"]),  # masked (a link to /dev/null)
+    ("var/lib/systemd/deb-systemd-helper-masked", ["unmask", "other.timer"]),  # a dir unmask would tidy
+    ("var/lib/systemd/deb-systemd-user-helper-masked", ["unmask", "other.timer"]),
+    ("var/lib/systemd/deb-systemd-helper-enabled/fstrim.timer.dsh-also", ["was-enabled", "fstrim.timer"]),
+    ("var/lib/systemd/deb-systemd-user-helper-enabled/x.service.dsh-also", ["--user", "was-enabled", "x.service"]),
+])
+def test_what_an_earlier_install_left_goes_to_the_real_helper(tmp_path: Path, there: str, args: list[str]) -> None:
+    root = _systemd_root(tmp_path)
+    path = root / there
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if there.endswith("-masked"):
+        path.mkdir()
+    elif there.endswith(".dsh-also"):
+        path.write_text("/etc/systemd/system/timers.target.wants/fstrim.timer\n")
+    else:
+        path.symlink_to("/dev/null")
+    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL) == \
+        (0, f"REAL {' '.join(args)}\n")
+
+
+@pytest.mark.parametrize("env", [{"_DEB_SYSTEMD_HELPER_DEBUG": "1"}, {"DPKG_MAINTSCRIPT_PACKAGE": ""}])
+def test_systemd_debugging_or_no_package_goes_to_the_real_helper(tmp_path: Path, env: dict[str, str]) -> None:
+    _systemd_root(tmp_path)
+    args = ["unmask", "fstrim.timer"]
+    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL, **env) == \
+        (0, f"REAL {' '.join(args)}\n")
+
+
+@pytest.mark.skipif(not Path(SYSTEMD_REAL).exists(), reason="needs the host's deb-systemd-helper (init-system-helpers)")
+@pytest.mark.parametrize("args, said", ONE_ANSWER)
+def test_where_the_systemd_stand_in_answers_the_real_helper_says_the_same(tmp_path: Path, args: list[str],
+                                                                         said: str) -> None:
+    root = _systemd_root(tmp_path)
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    cp = subprocess.run(["perl", SYSTEMD_REAL, *args],
+                        env={"PATH": "/usr/bin:/bin", "DPKG_MAINTSCRIPT_NAME": "postinst",
+                             "DPKG_MAINTSCRIPT_PACKAGE": "p", "DPKG_ROOT": str(root)},
+                        capture_output=True, text=True, timeout=30)
+    assert (cp.returncode, cp.stdout, cp.stderr) == (0, "", said)
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
