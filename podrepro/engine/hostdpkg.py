@@ -478,6 +478,7 @@ pre=
 if [ "$todo" = "$want" ]; then
   # a whole system: the files of the essential set first (see above)
   pre=$(awk -F '\t' '@DEPS_AWK@' "$fields")
+  pre=$(echo $pre)  # one line: " $pre " below finds each name between spaces
 fi
 first=; ess=; rest=
 while read -r d pkg version arch essential; do

@@ -270,6 +270,9 @@ def test_dpkg_unpacks_the_decompressed_copies_in_order_in_runs_of_at_least_eight
     extracted = (tmp_path / "extracted").read_text().split()
     assert [Path(e).name.split("_")[0] for e in extracted if "/.podrepro-plain/" in e] == \
         ["base-passwd", "libc6", "dash"]
+    # the copier decompressed each .deb once, the essential set's first
+    copied = [Path(e).name.split("_")[0] for e in extracted if "/.podrepro-plain/" not in e]
+    assert copied == ["base-passwd", "libc6", "dash", "gcc-12", *(f"lib{i}" for i in range(17))], copied
     # the originals stay in the package cache as they were; the copies are gone with the hook's files
     assert all((root / d.lstrip("/")).read_bytes().endswith(b"xz data\n") for d in debs)
     assert not [p.name for p in root.iterdir() if p.name.startswith(".podrepro")]
