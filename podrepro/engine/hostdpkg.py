@@ -271,17 +271,28 @@ exec /usr/bin/deb-systemd-helper "$@"
 """
 
 # The .debs with their data member decompressed (perl, which mmdebstrap itself needs; run in the
-# background by HOST_DPKG_HOOK): argv = the output dir, then the .debs in the order they are
-# wanted. Debian's data.tar.xz decompresses single-threaded, and the host's dpkg spent most of its
+# background by HOST_DPKG_HOOK, inline: no single quotes in it): argv = the output dir, how many bytes of copies it may keep ahead
+# of dpkg, then the .debs in the order dpkg unpacks them. Debian's data.tar.xz decompresses single-threaded, and the host's dpkg spent most of its
 # unpacking time on it (bench/README.md): this runs on the other core while dpkg unpacks what is
 # ready, so dpkg reads plain tar. Each one is written as NAME.part and renamed to NAME (the name
 # of the original) when whole; the other members and every header field but the data member's
 # name and size are copied as they are, so dpkg unpacks the same files with the same metadata.
-# One it cannot convert (not an ar archive, dpkg-deb failing) is left out with a warning: the
-# hook then unpacks the original.
+# One it cannot convert (not an ar archive, dpkg-deb failing) is left out with a warning and
+# NAME.failed: the hook then unpacks the original. It stays at most REPACK_AHEAD bytes (and 8 copies, whatever
+# their size: dpkg's runs wait for 8) ahead of dpkg, which unpacks in the same order, so the copies
+# never take more than that beside the root (/tmp is a tmpfs on Fedora), and dpkg never waits for
+# a copy the copier is not making.
 REPACK_PL = r"""
 use strict; use warnings;
-my $out = shift @ARGV;
+my ($out, $limit) = splice(@ARGV, 0, 2);
+my $parent = getppid();  # the hook: when it is gone (killed, failed), so is the copier
+# what is written and not unpacked yet (the hook removes each copy once dpkg has unpacked it)
+sub ahead {
+  opendir(my $d, $out) or return (0, 0);
+  my ($n, $bytes) = (0, 0);
+  for my $f (readdir $d) { next if $f !~ /\.deb$/; $n++; $bytes += (-s "$out/$f") // 0 }
+  return ($n, $bytes);
+}
 sub repack {
   my ($deb, $part) = @_;
   open(my $in, "<:raw", $deb) or die "$!\n";
@@ -322,17 +333,26 @@ sub repack {
   $converted or die "no compressed data member\n";
 }
 for my $deb (@ARGV) {
+  while (1) {
+    exit 1 if getppid() != $parent;
+    my ($n, $bytes) = ahead();
+    last if $n < 8 || $bytes < $limit;
+    select(undef, undef, undef, 0.05);
+  }
   (my $name = $deb) =~ s{.*/}{};
   my $part = "$out/$name.part";
   if (eval { repack($deb, $part); 1 }) {
     rename($part, "$out/$name") or warn "W: podrepro: $name: $!\n";
   } else {
     unlink $part;
+    if (open(my $m, ">", "$out/$name.failed")) { close $m }  # the hook unpacks the original
     (my $why = $@) =~ s/\n$//;
     warn "W: podrepro: $deb is unpacked from its compressed data ($why)\n";
   }
 }
 """
+
+REPACK_AHEAD = 256 << 20
 
 # Where mmdebstrap has set things up for this run, which a seed's old copies must not replace:
 # the apt sources, mmdebstrap's apt/dpkg settings and its apt config in /tmp (its cleanup uses and
@@ -478,22 +498,19 @@ pre=
 if [ "$todo" = "$want" ]; then
   # a whole system: the files of the essential set first (see above)
   pre=$(awk -F '\t' '@DEPS_AWK@' "$fields")
-  pre=$(echo $pre)  # one line: " $pre " below finds each name between spaces
 fi
 first=; ess=; rest=
 while read -r d pkg version arch essential; do
   case "$pkg" in base-passwd) first="$d"; continue ;; esac
   if [ "$essential" = yes ]; then ess="$ess $d"; else rest="$rest $d"; fi
 done < "$todo"
-# the .debs, decompressed on the other core (REPACK_PL) in the order they are needed: the
-# essential set's, then the unpacking order; "ready D" waits for D's and sets $r to it (to D
-# itself when the copier has left it out, or has ended: .end, whatever ended it)
+# the .debs, decompressed on the other core (REPACK_PL) in the order dpkg unpacks them, while the
+# essential set is extracted (from the originals); "ready D" waits for D's copy and sets $r to it
+# (to D itself when the copier has left it out, .failed, or has ended: .end, whatever ended it)
 plain="$root/.podrepro-plain"
 mkdir "$plain" "$root/.podrepro-tmp"
-order="$pre"
-for d in $first $ess $rest; do case " $pre " in *" $d "*) ;; *) order="$order $d" ;; esac; done
 (
-  TMPDIR="$root/.podrepro-tmp" perl -e '@REPACK_PL@' "$plain" $order || true
+  TMPDIR="$root/.podrepro-tmp" perl -e '@REPACK_PL@' "$plain" @REPACK_AHEAD@ $first $ess $rest || true
   : > "$plain/.end"
 ) &
 repacker=$!
@@ -501,28 +518,27 @@ trap 'kill "$repacker" 2>/dev/null || true' EXIT
 ready() {
   r="$plain/${1##*/}"
   until [ -e "$r" ]; do
-    if [ -e "$plain/.end" ]; then [ -e "$r" ] || r="$1"; break; fi
+    if [ -e "$r.failed" ] || [ -e "$plain/.end" ]; then [ -e "$r" ] || r="$1"; break; fi
     sleep 0.02
   done
 }
 if [ -n "$pre" ]; then
   echo "I: extracting archives: $(echo $pre | wc -w) essential and required packages and their dependencies" >&2
   for d in $pre; do
-    ready "$d"
-    { dpkg-deb --fsys-tarfile "$r" || : > "$root/.podrepro-failed"; } | tar -C "$root" --keep-directory-symlink -x
+    { dpkg-deb --fsys-tarfile "$d" || : > "$root/.podrepro-failed"; } | tar -C "$root" --keep-directory-symlink -x
     if [ -e "$root/.podrepro-failed" ]; then echo "E: podrepro: could not extract $d" >&2; exit 1; fi
   done
 fi
 if [ -n "$first$ess$rest" ]; then
   echo "I: podrepro: unpacking $(echo $first $ess $rest | wc -w) packages with the host's dpkg" >&2
   # in the same order as one dpkg run would, in runs of what is ready: the next 8 (or what is
-  # left), waited for, and whatever else is ready already
+  # left), waited for, and whatever else is ready already (each copy goes once it is unpacked)
   set -- $first $ess $rest
   copies=0
   while [ $# -gt 0 ]; do
     batch=; n=0
     for d in "$@"; do
-      if [ "$n" -ge 8 ] && [ ! -e "$plain/${d##*/}" ]; then break; fi
+      if [ "$n" -ge 8 ] && [ ! -e "$plain/${d##*/}" ] && [ ! -e "$plain/${d##*/}.failed" ]; then break; fi
       ready "$d"
       batch="$batch $r"; n=$((n + 1))
     done
@@ -612,7 +628,7 @@ rm -rf "$root/.podrepro-bin"
 rm -f "$want" "$fields" "$root/.podrepro-debs" "$root/.podrepro-pyc" "$root/.podrepro-cached" "$root/.podrepro-new" \
   "$root/.podrepro-got" "$root/.podrepro-have" "$root/.podrepro-delta" "$root/.podrepro-seed-err"
 if [ -n "$bad" ]; then echo "E: podrepro: the installed packages are not the resolved set: $bad" >&2; exit 1; fi
-""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@REPACK_PL@", REPACK_PL).replace("@MAINTSCRIPT_HELPER@", MAINTSCRIPT_HELPER.strip("\n")).replace(
+""".replace("@SEED_AWK@", SEED_AWK).replace("@DEPS_AWK@", DEPS_AWK).replace("@PYC_SHIM@", PYC_SHIM.strip("\n")).replace("@PYC_NATIVE@", PYC_NATIVE).replace("@REPACK_PL@", REPACK_PL).replace("@REPACK_AHEAD@", str(REPACK_AHEAD)).replace("@MAINTSCRIPT_HELPER@", MAINTSCRIPT_HELPER.strip("\n")).replace(
     "@SYSTEMD_HELPER@", SYSTEMD_HELPER.strip("\n")).replace("@CHECK_AWK@", CHECK_AWK).replace("@RUN_OWNED@", " ".join(RUN_OWNED)).replace("@SEEDED@", SEEDED)
 
 

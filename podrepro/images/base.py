@@ -197,7 +197,10 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
         # mmdebstrap goes on when its sync-out hook cannot save the .debs: say so
         b.reporter.warn(f"no space left on device for the package cache in {debs}; the next bootstrap downloads again")
     if rc_mm != 0:
-        text = log.read_text(errors="replace")[-20000:]
+        # (mmdebstrap's failure line repeats the whole hook, about 30 KB: what apt and the hook
+        # said comes before it, so those are looked for in the whole log)
+        full = log.read_text(errors="replace")
+        text = full[-20000:]
         kind = bootstrap.classify_failure(text)
         last = process.last_line(text, "(no output)", errors_first=True)
         if kind == "transient":
@@ -207,14 +210,14 @@ def _bootstrap_once(b: Builder, recipe: Recipe, source: BaseSource, tmp: str, lo
             raise EngineError(f"no space left on device while bootstrapping {arch.debian}",
                               hint=f"free space in {b.paths.cache}, {rootfs.parent.parent} or the podman store; "
                                    f"log: {log}")
-        missing = bootstrap.apt_refusal(text)
+        missing = bootstrap.apt_refusal(full)
         if missing is not None:  # a package name apt does not know, or cannot install: say which
             raise EngineError(f"apt cannot install the {recipe.profile} profile's packages for {arch.debian} "
                               f"{recipe.suite}: {missing}",
                               hint=f"check the package names in the profile's packages for {recipe.suite}; "
                                    f"full log: {log}")
         hint = f"full log: {log}"
-        if spec.host_dpkg and bootstrap.HOOK_INSTALLING.search(text):
+        if spec.host_dpkg and bootstrap.HOOK_INSTALLING.search(full):
             # the failure came from installing with the host's dpkg: the other way may work
             hint = f"if the host's dpkg cannot install {recipe.suite}'s packages, set installer = \"chroot\"; {hint}"
         raise EngineError(f"mmdebstrap failed (exit {rc_mm}): {last}", hint=hint)

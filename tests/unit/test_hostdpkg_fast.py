@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,14 @@ def _build(tmp: Path, name: str, compress: str = "xz") -> Path:
     return deb
 
 
+def test_the_copier_can_be_passed_inline() -> None:
+    assert "'" not in hostdpkg.REPACK_PL  # the hook passes it as perl -e '...'
+
+
 def _copier(out: Path, *debs: Path) -> subprocess.CompletedProcess[str]:
     out.mkdir(exist_ok=True)
-    return subprocess.run(["perl", "-e", hostdpkg.REPACK_PL, str(out), *map(str, debs)], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(["perl", "-e", hostdpkg.REPACK_PL, str(out), str(hostdpkg.REPACK_AHEAD), *map(str, debs)],
+                          capture_output=True, text=True, timeout=60)
 
 
 @needs_dpkg
@@ -87,7 +92,77 @@ def test_what_the_copier_cannot_convert_is_left_out_with_a_warning_and_the_rest_
     assert len(warnings) == 2, cp.stderr
     assert warnings[0].startswith(f"W: podrepro: {cut} is unpacked from its compressed data (")
     assert warnings[1] == f"W: podrepro: {text} is unpacked from its compressed data (not an ar archive)"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [good.name]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([good.name, f"{cut.name}.failed",
+                                                                          f"{text.name}.failed"])
+
+
+@needs_dpkg
+def test_the_copier_keeps_at_most_its_window_ahead_of_dpkg_and_eight_copies_whatever_their_size(
+        tmp_path: Path) -> None:
+    one = _build(tmp_path, "one")
+    debs = []
+    for i in range(10):
+        debs.append(tmp_path / f"p{i}_1.0-1_all.deb")
+        shutil.copy(one, debs[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    # a window of one byte: 8 copies, then it waits for dpkg (here: the test) to take one
+    p = subprocess.Popen(["perl", "-e", hostdpkg.REPACK_PL, str(out), "1", *map(str, debs)], stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        def copies() -> list[str]:
+            return sorted(f.name for f in out.iterdir() if f.name.endswith(".deb"))
+
+        def wait_for(n: int) -> None:
+            for _ in range(600):
+                if len(copies()) >= n:
+                    return
+                time.sleep(0.05)
+            raise AssertionError(f"no {n} copies: {copies()}")
+
+        wait_for(8)
+        time.sleep(1)  # time enough for a ninth, were it allowed
+        assert copies() == [d.name for d in debs[:8]] and p.poll() is None
+        (out / debs[0].name).unlink()  # dpkg has unpacked the first
+        wait_for(8)
+        assert copies() == [d.name for d in debs[1:9]]
+        for d in debs[1:9]:
+            (out / d.name).unlink()
+        assert p.wait(timeout=30) == 0
+        assert copies() == [debs[9].name]
+    finally:
+        p.kill()
+        p.wait()
+
+
+@needs_dpkg
+def test_a_copier_held_back_goes_when_the_hook_is_gone(tmp_path: Path) -> None:
+    one = _build(tmp_path, "one")
+    debs = []
+    for i in range(10):
+        debs.append(tmp_path / f"p{i}_1.0-1_all.deb")
+        shutil.copy(one, debs[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    # the hook's subshell (here: a sh that starts the copier and is then killed)
+    pidfile = tmp_path / "copier.pid"
+    hook = subprocess.Popen(["sh", "-c", 'perl -e "$0" "$@" & echo $! > "$PIDFILE"; wait', hostdpkg.REPACK_PL,
+                             str(out), "1", *map(str, debs)], env=dict(os.environ, PIDFILE=str(pidfile)),
+                            stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        if len([f for f in out.iterdir() if f.name.endswith(".deb")]) >= 8:
+            break
+        time.sleep(0.05)
+    copier = int(pidfile.read_text())
+    hook.kill()
+    hook.wait()
+    for _ in range(200):  # the copier notices within its next look at the window
+        if not Path(f"/proc/{copier}").exists() or "zombie" in Path(f"/proc/{copier}/status").read_text():
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(copier, 9)
+        raise AssertionError("the copier outlived the hook")
 
 
 # ---- dpkg-maintscript-helper's stand-in -------------------------------------------------------
