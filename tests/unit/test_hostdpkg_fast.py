@@ -96,16 +96,20 @@ def test_what_the_copier_cannot_convert_is_left_out_with_a_warning_and_the_rest_
                                                                           f"{text.name}.failed"])
 
 
+def _ten(tmp: Path) -> tuple[list[Path], Path]:
+    """Ten .debs (copies of one) and an empty output dir."""
+    one = _build(tmp, "one")
+    debs = [tmp / f"p{i}_1.0-1_all.deb" for i in range(10)]
+    for d in debs:
+        shutil.copy(one, d)
+    (tmp / "out").mkdir()
+    return debs, tmp / "out"
+
+
 @needs_dpkg
 def test_the_copier_keeps_at_most_its_window_ahead_of_dpkg_and_eight_copies_whatever_their_size(
         tmp_path: Path) -> None:
-    one = _build(tmp_path, "one")
-    debs = []
-    for i in range(10):
-        debs.append(tmp_path / f"p{i}_1.0-1_all.deb")
-        shutil.copy(one, debs[-1])
-    out = tmp_path / "out"
-    out.mkdir()
+    debs, out = _ten(tmp_path)
     # a window of one byte: 8 copies, then it waits for dpkg (here: the test) to take one
     p = subprocess.Popen(["perl", "-e", hostdpkg.REPACK_PL, str(out), "1", *map(str, debs)], stderr=subprocess.PIPE,
                          text=True)
@@ -137,13 +141,7 @@ def test_the_copier_keeps_at_most_its_window_ahead_of_dpkg_and_eight_copies_what
 
 @needs_dpkg
 def test_a_copier_held_back_goes_when_the_hook_is_gone(tmp_path: Path) -> None:
-    one = _build(tmp_path, "one")
-    debs = []
-    for i in range(10):
-        debs.append(tmp_path / f"p{i}_1.0-1_all.deb")
-        shutil.copy(one, debs[-1])
-    out = tmp_path / "out"
-    out.mkdir()
+    debs, out = _ten(tmp_path)
     # the hook's subshell (here: a sh that starts the copier and is then killed)
     pidfile = tmp_path / "copier.pid"
     hook = subprocess.Popen(["sh", "-c", 'perl -e "$0" "$@" & echo $! > "$PIDFILE"; wait', hostdpkg.REPACK_PL,
