@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from podrepro.engine import hostdpkg
+from podrepro.engine import hostdpkg, standins
 
 STATUS = "var/lib/dpkg/stub-status"  # "ii  name version arch" per line
 
@@ -296,7 +296,7 @@ def test_a_copier_held_back_by_its_window_and_a_deb_it_cannot_read_do_not_stall_
     root, debs = _fresh_root(tmp_path, MANY, ar=True)
     broken = root / debs[11].lstrip("/")
     broken.write_text("not an archive\n")
-    ahead = f'"$plain" {hostdpkg.REPACK_AHEAD} '
+    ahead = f'"$plain" {standins.REPACK_AHEAD} '
     assert ahead in hostdpkg.HOST_DPKG_HOOK
     # a window of one byte: the copier keeps 8 copies ahead of dpkg and no more
     cp, calls = _run(tmp_path, root, debs, None, hook=lambda text: text.replace(ahead, '"$plain" 1 '))
@@ -408,7 +408,7 @@ def _expected_pyc(src: Path, dfile: str, optimize: int = -1) -> bytes:
 def test_the_py_compile_stand_in_writes_down_what_it_is_asked(tmp_path: Path) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "py_compile.py").write_text(hostdpkg.PYC_SHIM)
+    (shim / "py_compile.py").write_text(standins.PYC_SHIM)
     listed = tmp_path / "list"
     env = dict(os.environ, PODREPRO_PYC_LIST=str(listed))
     env.pop("SOURCE_DATE_EPOCH", None)
@@ -459,7 +459,7 @@ def test_native_byte_compilation_gives_the_targets_files_inside_the_root(tmp_pat
         ("2.7", "0", "TIMESTAMP", "/usr/lib/python2.7/old.py", "", ""),  # another version's: not this run's
     ]
     listed.write_text("".join("\t".join(r) + "\n" for r in rows))
-    cp = subprocess.run([sys.executable, "-I", "-S", "-c", hostdpkg.PYC_NATIVE, str(root), str(listed), PYV],
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", standins.PYC_NATIVE, str(root), str(listed), PYV],
                         capture_output=True, text=True)
     assert cp.returncode == 0, cp.stderr
     assert f"byte-compiled 3 files of Python {PYV} natively" in cp.stderr
@@ -472,7 +472,7 @@ def test_native_byte_compilation_gives_the_targets_files_inside_the_root(tmp_pat
     assert not (root / "usr/lib/python2.7").exists()
     # a link that leads out of the root finds nothing there: an error, not the host's file
     listed.write_text("\t".join((PYV, "0", "TIMESTAMP", f"/usr/lib/python{PYV}/escape.py", "", "")) + "\n")
-    cp = subprocess.run([sys.executable, "-I", "-S", "-c", hostdpkg.PYC_NATIVE, str(root), str(listed), PYV],
+    cp = subprocess.run([sys.executable, "-I", "-S", "-c", standins.PYC_NATIVE, str(root), str(listed), PYV],
                         capture_output=True, text=True)
     assert cp.returncode != 0 and not (cache / f"escape.{TAG}.pyc").exists()
 

@@ -1,6 +1,6 @@
-"""The host-dpkg hook's two speed-ups, each run for real: the decompressing copier (perl, on .debs
-dpkg-deb builds) and the dpkg-maintscript-helper stand-in (sh), checked against the real helper
-of the host's dpkg where the stand-in claims there is nothing to do."""
+"""engine/standins.py's copier and helper stand-ins, each run for real: the decompressing copier
+(perl, on .debs dpkg-deb builds) and the dpkg-maintscript-helper and deb-systemd-helper stand-ins
+(sh), checked against the host's real helpers where a stand-in answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from podrepro.engine import hostdpkg
+from podrepro.engine import standins
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (a Debian host)")
 
@@ -47,12 +47,12 @@ def _build(tmp: Path, name: str, compress: str = "xz") -> Path:
 
 
 def test_the_copier_can_be_passed_inline() -> None:
-    assert "'" not in hostdpkg.REPACK_PL  # the hook passes it as perl -e '...'
+    assert "'" not in standins.REPACK_PL  # the hook passes it as perl -e '...'
 
 
 def _copier(out: Path, *debs: Path) -> subprocess.CompletedProcess[str]:
     out.mkdir(exist_ok=True)
-    return subprocess.run(["perl", "-e", hostdpkg.REPACK_PL, str(out), str(hostdpkg.REPACK_AHEAD), *map(str, debs)],
+    return subprocess.run(["perl", "-e", standins.REPACK_PL, str(out), str(standins.REPACK_AHEAD), *map(str, debs)],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -111,7 +111,7 @@ def test_the_copier_keeps_at_most_its_window_ahead_of_dpkg_and_eight_copies_what
         tmp_path: Path) -> None:
     debs, out = _ten(tmp_path)
     # a window of one byte: 8 copies, then it waits for dpkg (here: the test) to take one
-    p = subprocess.Popen(["perl", "-e", hostdpkg.REPACK_PL, str(out), "1", *map(str, debs)], stderr=subprocess.PIPE,
+    p = subprocess.Popen(["perl", "-e", standins.REPACK_PL, str(out), "1", *map(str, debs)], stderr=subprocess.PIPE,
                          text=True)
     try:
         def copies() -> list[str]:
@@ -144,7 +144,7 @@ def test_a_copier_held_back_goes_when_the_hook_is_gone(tmp_path: Path) -> None:
     debs, out = _ten(tmp_path)
     # the hook's subshell (here: a sh that starts the copier and is then killed)
     pidfile = tmp_path / "copier.pid"
-    hook = subprocess.Popen(["sh", "-c", 'perl -e "$0" "$@" & echo $! > "$PIDFILE"; wait', hostdpkg.REPACK_PL,
+    hook = subprocess.Popen(["sh", "-c", 'perl -e "$0" "$@" & echo $! > "$PIDFILE"; wait', standins.REPACK_PL,
                              str(out), "1", *map(str, debs)], env=dict(os.environ, PIDFILE=str(pidfile)),
                             stderr=subprocess.DEVNULL)
     for _ in range(600):
@@ -200,7 +200,7 @@ REAL_ONE = [
 ]
 
 
-def _stand_in(tmp: Path, script: str, args: list[str], text: str = hostdpkg.MAINTSCRIPT_HELPER, real_path: str = REAL,
+def _stand_in(tmp: Path, script: str, args: list[str], text: str = standins.MAINTSCRIPT_HELPER, real_path: str = REAL,
               stderr: str = "", **env: str) -> tuple[int, str]:
     """Run a stand-in with the real helper replaced by one that says it was called."""
     real = tmp / "real-helper"
@@ -312,7 +312,7 @@ def _systemd_root(tmp: Path) -> Path:
 def test_the_systemd_stand_in_answers_what_has_one_answer_in_a_fresh_install(tmp_path: Path, args: list[str],
                                                                            said: str) -> None:
     _systemd_root(tmp_path)
-    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL, stderr=said) == (0, "")
+    assert _stand_in(tmp_path, "postinst", args, standins.SYSTEMD_HELPER, SYSTEMD_REAL, stderr=said) == (0, "")
     action = next(a for a in args if not a.startswith("-"))
     assert _answered(tmp_path) == [f"p postinst deb-systemd-helper {action}"]
 
@@ -320,7 +320,7 @@ def test_the_systemd_stand_in_answers_what_has_one_answer_in_a_fresh_install(tmp
 @pytest.mark.parametrize("args", SYSTEMD_REAL_ONE)
 def test_the_systemd_stand_in_hands_everything_else_to_the_real_helper(tmp_path: Path, args: list[str]) -> None:
     _systemd_root(tmp_path)
-    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL) == \
+    assert _stand_in(tmp_path, "postinst", args, standins.SYSTEMD_HELPER, SYSTEMD_REAL) == \
         (0, f"REAL {' '.join(args)}\n")
     assert _answered(tmp_path) == []
 
@@ -342,7 +342,7 @@ def test_what_an_earlier_install_left_goes_to_the_real_helper(tmp_path: Path, th
         path.write_text("/etc/systemd/system/timers.target.wants/fstrim.timer\n")
     else:
         path.symlink_to("/dev/null")
-    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL) == \
+    assert _stand_in(tmp_path, "postinst", args, standins.SYSTEMD_HELPER, SYSTEMD_REAL) == \
         (0, f"REAL {' '.join(args)}\n")
 
 
@@ -350,7 +350,7 @@ def test_what_an_earlier_install_left_goes_to_the_real_helper(tmp_path: Path, th
 def test_systemd_debugging_or_no_package_goes_to_the_real_helper(tmp_path: Path, env: dict[str, str]) -> None:
     _systemd_root(tmp_path)
     args = ["unmask", "fstrim.timer"]
-    assert _stand_in(tmp_path, "postinst", args, hostdpkg.SYSTEMD_HELPER, SYSTEMD_REAL, **env) == \
+    assert _stand_in(tmp_path, "postinst", args, standins.SYSTEMD_HELPER, SYSTEMD_REAL, **env) == \
         (0, f"REAL {' '.join(args)}\n")
 
 
